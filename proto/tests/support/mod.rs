@@ -13,9 +13,7 @@ use std::path::PathBuf;
 pub fn testdata_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("ANYVIP_TESTDATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata")
-        });
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"));
     if dir.is_dir() {
         Some(dir)
     } else if std::env::var_os("CI").is_some() {
@@ -39,10 +37,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Bytes from hex (whitespace and ':' ignored).
 pub fn unhex(s: &str) -> Vec<u8> {
-    let clean: Vec<u8> = s
-        .bytes()
-        .filter(|c| c.is_ascii_hexdigit())
-        .collect();
+    let clean: Vec<u8> = s.bytes().filter(|c| c.is_ascii_hexdigit()).collect();
     clean
         .chunks(2)
         .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
@@ -62,7 +57,10 @@ pub fn hex_diff(expected: &[u8], actual: &[u8]) -> String {
         };
         let (e, a) = (range(expected), range(actual));
         let mark = if e == a { ' ' } else { '!' };
-        out.push_str(&format!("{mark} {:04x}  expected {e:<32}  actual {a}\n", line * 16));
+        out.push_str(&format!(
+            "{mark} {:04x}  expected {e:<32}  actual {a}\n",
+            line * 16
+        ));
     }
     out
 }

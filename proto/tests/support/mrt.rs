@@ -82,7 +82,11 @@ pub fn parse(mut data: &[u8]) -> Vec<Record> {
         let (peer_as, local_as, rest) = if four_octet_as {
             (u32_at(body, 0), u32_at(body, 4), &body[8..])
         } else {
-            (u32::from(u16_at(body, 0)), u32::from(u16_at(body, 2)), &body[4..])
+            (
+                u32::from(u16_at(body, 0)),
+                u32::from(u16_at(body, 2)),
+                &body[4..],
+            )
         };
         let afi = u16_at(rest, 2);
         let rest = &rest[4..];
