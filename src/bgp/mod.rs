@@ -1,0 +1,4 @@
+//! BGP sessions: what we announce, the sockets, and one task per peer.
+
+pub mod announce;
+pub mod socket;

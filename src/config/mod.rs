@@ -1,0 +1,566 @@
+//! Configuration: the TOML schema ([`schema`]), and its validation into the
+//! typed [`Config`] the daemon runs on. Every error names the key path and
+//! the reason; all errors in a file are reported together.
+
+mod schema;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyvip_proto::attribute::{Community, ExtendedCommunity, LargeCommunity};
+use anyvip_proto::{Asn, Family, HoldTime};
+use ipnet::IpNet;
+
+/// The BGP port (RFC 4271 §8.2.1).
+pub const BGP_PORT: u16 = 179;
+/// RFC 2385 keys are at most 80 octets (Linux TCP_MD5SIG_MAXKEYLEN).
+const MAX_PASSWORD_LEN: usize = 80;
+/// Defaults chosen for fast failure detection on a data-centre fabric; the
+/// router's own hold time wins if it is lower (RFC 4271 §4.2).
+const DEFAULT_HOLD_TIME: u16 = 9;
+const DEFAULT_CONNECT_RETRY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub speaker: Speaker,
+    pub peers: Vec<Peer>,
+    pub vips: Vec<Vip>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Speaker {
+    pub asn: Asn,
+    pub router_id: Ipv4Addr,
+    /// Where passive peers may connect.
+    pub listen: Vec<SocketAddr>,
+}
+
+/// How the session's IP TTL is set and checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ttl {
+    /// Send with this TTL (1 for a directly connected eBGP peer, more for
+    /// multihop, 64 for iBGP), accept any.
+    Send(u8),
+    /// RFC 5082 GTSM: send with 255, accept only 254 or more (one hop).
+    Security,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Peer {
+    /// For logs, metrics and status; the address unless configured.
+    pub name: String,
+    pub address: IpAddr,
+    pub asn: Asn,
+    pub port: u16,
+    pub local_address: Option<IpAddr>,
+    pub passive: bool,
+    pub ttl: Ttl,
+    /// RFC 2385 TCP MD5 key, read from `password_file`.
+    pub password: Option<Vec<u8>>,
+    pub hold_time: HoldTime,
+    /// `None`: a third of the negotiated hold time.
+    pub keepalive: Option<Duration>,
+    pub connect_retry: Duration,
+    pub families: Vec<Family>,
+    pub next_hop_v4: Option<Ipv4Addr>,
+    pub next_hop_v6: Option<Ipv6Addr>,
+}
+
+impl Peer {
+    pub fn is_internal(&self, speaker: &Speaker) -> bool {
+        self.asn == speaker.asn
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vip {
+    pub prefix: IpNet,
+    /// Announce without health checks.
+    pub always: bool,
+    pub med: Option<u32>,
+    /// iBGP only (RFC 4271 §5.1.5); default 100.
+    pub local_pref: u32,
+    /// Extra copies of our AS prepended on eBGP sessions.
+    pub prepend: u8,
+    pub communities: Vec<Community>,
+    pub large_communities: Vec<LargeCommunity>,
+    pub extended_communities: Vec<ExtendedCommunity>,
+}
+
+/// One problem in the configuration: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: String,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.reason)
+    }
+}
+
+/// Every problem found in one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors {
+    pub file: PathBuf,
+    pub errors: Vec<ConfigError>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} error(s)", self.file.display(), self.errors.len())?;
+        for e in &self.errors {
+            write!(f, "\n  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Read and validate a configuration file.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let fail = |key: &str, reason: String| ConfigErrors {
+        file: path.to_path_buf(),
+        errors: vec![ConfigError {
+            key: key.to_string(),
+            reason,
+        }],
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail("(file)", e.to_string()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse(&text, base).map_err(|errors| ConfigErrors {
+        file: path.to_path_buf(),
+        errors,
+    })
+}
+
+/// Parse and validate TOML text; relative file names resolve against `base`.
+pub fn parse(text: &str, base: &Path) -> Result<Config, Vec<ConfigError>> {
+    let file = deserialize(text)?;
+    let mut v = Validator {
+        errors: Vec::new(),
+        base,
+    };
+    let config = v.file(file);
+    if v.errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(v.errors)
+    }
+}
+
+fn deserialize(text: &str) -> Result<schema::File, Vec<ConfigError>> {
+    let de = toml::Deserializer::parse(text).map_err(|e| vec![toml_error(text, "(syntax)", &e)])?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = match e.path().to_string() {
+            p if p == "." => "(top level)".to_string(),
+            p => p,
+        };
+        vec![toml_error(text, &key, e.inner())]
+    })
+}
+
+fn toml_error(text: &str, key: &str, e: &toml::de::Error) -> ConfigError {
+    let line = e
+        .span()
+        .map(|s| text.get(..s.start).unwrap_or("").matches('\n').count() + 1);
+    let message = e.message().trim().to_string();
+    ConfigError {
+        key: key.to_string(),
+        reason: match line {
+            Some(l) => format!("{message} (line {l})"),
+            None => message,
+        },
+    }
+}
+
+struct Validator<'a> {
+    errors: Vec<ConfigError>,
+    base: &'a Path,
+}
+
+impl Validator<'_> {
+    fn error(&mut self, key: impl Into<String>, reason: impl Into<String>) {
+        self.errors.push(ConfigError {
+            key: key.into(),
+            reason: reason.into(),
+        });
+    }
+
+    /// Parse `value` with `f`, recording an error under `key` on failure.
+    fn check<T, E: fmt::Display>(&mut self, key: &str, r: Result<T, E>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.error(key, e.to_string());
+                None
+            }
+        }
+    }
+
+    fn file(&mut self, f: schema::File) -> Config {
+        let speaker = self.speaker(f.speaker, f.peers.iter().any(|p| p.passive == Some(true)));
+        let peers: Vec<Peer> = f
+            .peers
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, p)| self.peer(&format!("peer[{i}]"), p, &speaker))
+            .collect();
+        for (i, p) in peers.iter().enumerate() {
+            if let Some(j) = peers[..i].iter().position(|q| q.address == p.address) {
+                self.error(
+                    format!("peer[{i}].address"),
+                    format!("{} is already peer[{j}]", p.address),
+                );
+            }
+        }
+        let vips: Vec<Vip> = f
+            .vips
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, v)| self.vip(&format!("vip[{i}]"), v))
+            .collect();
+        for (i, v) in vips.iter().enumerate() {
+            if let Some(j) = vips[..i].iter().position(|w| w.prefix == v.prefix) {
+                self.error(
+                    format!("vip[{i}].prefix"),
+                    format!("{} is already vip[{j}]", v.prefix),
+                );
+            }
+        }
+        if peers.is_empty() && self.errors.is_empty() {
+            self.error(
+                "peer",
+                "no [[peer]] configured: the VIP would be announced to no one",
+            );
+        }
+        Config {
+            speaker,
+            peers,
+            vips,
+        }
+    }
+
+    fn speaker(&mut self, s: schema::Speaker, any_passive: bool) -> Speaker {
+        if s.asn == 0 || s.asn == u32::from(anyvip_proto::AS_TRANS) {
+            self.error(
+                "speaker.asn",
+                format!("{} is reserved and cannot be a speaker's AS", s.asn),
+            );
+        }
+        let router_id = self
+            .check("speaker.router_id", s.router_id.parse::<Ipv4Addr>())
+            .unwrap_or(Ipv4Addr::UNSPECIFIED);
+        // RFC 6286 §2.1: the BGP Identifier is a non-zero 32-bit value.
+        if router_id.is_unspecified() && self.errors.iter().all(|e| e.key != "speaker.router_id") {
+            self.error("speaker.router_id", "must not be 0.0.0.0 (RFC 6286)");
+        }
+        let listen = match s.listen {
+            Some(list) => list
+                .iter()
+                .enumerate()
+                .filter_map(|(i, a)| self.check(&format!("speaker.listen[{i}]"), parse_listen(a)))
+                .collect(),
+            None if any_passive => vec![
+                SocketAddr::from((Ipv4Addr::UNSPECIFIED, BGP_PORT)),
+                SocketAddr::from((Ipv6Addr::UNSPECIFIED, BGP_PORT)),
+            ],
+            None => Vec::new(),
+        };
+        Speaker {
+            asn: Asn(s.asn),
+            router_id,
+            listen,
+        }
+    }
+
+    fn peer(&mut self, key: &str, p: schema::Peer, speaker: &Speaker) -> Option<Peer> {
+        let before = self.errors.len();
+        let address = self.check(&format!("{key}.address"), p.address.parse::<IpAddr>());
+        let local_address = p
+            .local_address
+            .as_deref()
+            .and_then(|a| self.check(&format!("{key}.local_address"), a.parse::<IpAddr>()));
+        if let (Some(a), Some(l)) = (address, local_address) {
+            if a.is_ipv4() != l.is_ipv4() {
+                self.error(
+                    format!("{key}.local_address"),
+                    "must be of the same family as address",
+                );
+            }
+        }
+        if p.asn == 0 {
+            self.error(format!("{key}.asn"), "0 is reserved");
+        }
+        let internal = Asn(p.asn) == speaker.asn;
+        let ttl = match (p.ttl_security.unwrap_or(false), p.multihop) {
+            (true, Some(_)) => {
+                self.error(
+                    format!("{key}.ttl_security"),
+                    "cannot be combined with multihop: GTSM accepts only directly connected peers",
+                );
+                Ttl::Security
+            }
+            (true, None) => Ttl::Security,
+            (false, Some(0)) => {
+                self.error(
+                    format!("{key}.multihop"),
+                    "must be 1..=255 (the TTL to send with)",
+                );
+                Ttl::Send(1)
+            }
+            (false, Some(n)) => Ttl::Send(n),
+            (false, None) if internal => Ttl::Send(64),
+            (false, None) => Ttl::Send(1),
+        };
+        let password = p.password_file.as_deref().and_then(|f| {
+            let k = format!("{key}.password_file");
+            self.password(&k, f)
+        });
+        let hold_time = match p.hold_time.as_deref() {
+            None => HoldTime::new(DEFAULT_HOLD_TIME),
+            Some(h) => self
+                .check(&format!("{key}.hold_time"), hold_time(h))
+                .flatten(),
+        };
+        let keepalive = p
+            .keepalive
+            .as_deref()
+            .and_then(|k| self.check(&format!("{key}.keepalive"), duration(k)));
+        if let (Some(k), Some(h)) = (keepalive, hold_time.and_then(HoldTime::duration)) {
+            if k.is_zero() || k >= h {
+                self.error(
+                    format!("{key}.keepalive"),
+                    "must be more than 0 and less than hold_time",
+                );
+            }
+        }
+        let connect_retry = match p.connect_retry.as_deref() {
+            None => Some(DEFAULT_CONNECT_RETRY),
+            Some(c) => self.check(
+                &format!("{key}.connect_retry"),
+                duration(c).and_then(|d| {
+                    if d >= Duration::from_millis(100) {
+                        Ok(d)
+                    } else {
+                        Err(format!("\"{c}\" is too short: at least 100ms"))
+                    }
+                }),
+            ),
+        };
+        let families = match (p.families, address) {
+            (Some(list), _) => {
+                let parsed: Vec<Family> = list
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, f)| self.check(&format!("{key}.families[{i}]"), family(f)))
+                    .collect();
+                if list.is_empty() {
+                    self.error(format!("{key}.families"), "must name at least one family");
+                }
+                parsed
+            }
+            (None, Some(IpAddr::V6(_))) => vec![Family::IPV6_UNICAST],
+            (None, _) => vec![Family::IPV4_UNICAST],
+        };
+        let next_hop_v4 = p
+            .next_hop_v4
+            .as_deref()
+            .and_then(|a| self.check(&format!("{key}.next_hop_v4"), a.parse::<Ipv4Addr>()));
+        let next_hop_v6 = p
+            .next_hop_v6
+            .as_deref()
+            .and_then(|a| self.check(&format!("{key}.next_hop_v6"), a.parse::<Ipv6Addr>()));
+        // An IPv6 route over an IPv4 session needs an IPv6 next hop from
+        // somewhere: the session's own address cannot serve.
+        if let Some(IpAddr::V4(_)) = address {
+            if families.contains(&Family::IPV6_UNICAST) && next_hop_v6.is_none() {
+                self.error(
+                    format!("{key}.next_hop_v6"),
+                    "required when an IPv4 session carries ipv6 (the session has no IPv6 address to use)",
+                );
+            }
+        }
+        if let Some(IpAddr::V6(_)) = address {
+            if families.contains(&Family::IPV4_UNICAST) && next_hop_v4.is_none() {
+                self.error(
+                    format!("{key}.next_hop_v4"),
+                    "required when an IPv6 session carries ipv4 (the session has no IPv4 address to use)",
+                );
+            }
+        }
+        if self.errors.len() > before {
+            return None;
+        }
+        let address = address?;
+        Some(Peer {
+            name: p.name.unwrap_or_else(|| address.to_string()),
+            address,
+            asn: Asn(p.asn),
+            port: p.port.unwrap_or(BGP_PORT),
+            local_address,
+            passive: p.passive.unwrap_or(false),
+            ttl,
+            password,
+            hold_time: hold_time?,
+            keepalive,
+            connect_retry: connect_retry?,
+            families,
+            next_hop_v4,
+            next_hop_v6,
+        })
+    }
+
+    fn password(&mut self, key: &str, file: &str) -> Option<Vec<u8>> {
+        let path = self.base.join(file);
+        let mut bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                self.error(key, format!("cannot read {}: {e}", path.display()));
+                return None;
+            }
+        };
+        // A trailing newline from `echo secret > file` is not part of the key.
+        while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            bytes.pop();
+        }
+        if bytes.is_empty() || bytes.len() > MAX_PASSWORD_LEN {
+            self.error(
+                key,
+                format!(
+                    "{}: the key must be 1 to {MAX_PASSWORD_LEN} octets",
+                    path.display()
+                ),
+            );
+            return None;
+        }
+        Some(bytes)
+    }
+
+    fn vip(&mut self, key: &str, v: schema::Vip) -> Option<Vip> {
+        let before = self.errors.len();
+        let prefix = self.check(&format!("{key}.prefix"), v.prefix.parse::<IpNet>());
+        if let Some(p) = prefix {
+            if p.prefix_len() != p.max_prefix_len() {
+                self.error(
+                    format!("{key}.prefix"),
+                    format!("{p} is not a host route: a VIP is one address (/32 or /128)"),
+                );
+            }
+        }
+        let always = v.always.unwrap_or(false);
+        if !always {
+            self.error(
+                format!("{key}.always"),
+                "no health checks are configured for this VIP: set always = true to announce it unconditionally",
+            );
+        }
+        let communities = self.list(&format!("{key}.communities"), v.communities, |s| {
+            s.parse::<Community>()
+        });
+        let large_communities = self.list(
+            &format!("{key}.large_communities"),
+            v.large_communities,
+            |s| s.parse::<LargeCommunity>(),
+        );
+        let extended_communities = self.list(
+            &format!("{key}.extended_communities"),
+            v.extended_communities,
+            extended,
+        );
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(Vip {
+            prefix: prefix?,
+            always,
+            med: v.med,
+            local_pref: v.local_pref.unwrap_or(100),
+            prepend: v.prepend.unwrap_or(0),
+            communities,
+            large_communities,
+            extended_communities,
+        })
+    }
+
+    fn list<T, E: fmt::Display>(
+        &mut self,
+        key: &str,
+        items: Option<Vec<String>>,
+        parse: impl Fn(&str) -> Result<T, E>,
+    ) -> Vec<T> {
+        items
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| self.check(&format!("{key}[{i}]"), parse(s)))
+            .collect()
+    }
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("\"{s}\" is not a duration like \"300ms\" or \"9s\": {e}"))
+}
+
+/// Whole seconds, 0 or 3..=65535 (RFC 4271 §4.2).
+fn hold_time(s: &str) -> Result<Option<HoldTime>, String> {
+    let d = duration(s)?;
+    if d.subsec_nanos() != 0 {
+        return Err(format!(
+            "\"{s}\": the hold time is a whole number of seconds"
+        ));
+    }
+    let secs =
+        u16::try_from(d.as_secs()).map_err(|_| format!("\"{s}\" is more than 65535 seconds"))?;
+    HoldTime::new(secs)
+        .map(Some)
+        .ok_or_else(|| format!("\"{s}\": the hold time must be 0 or at least 3 seconds (RFC 4271)"))
+}
+
+fn family(s: &str) -> Result<Family, String> {
+    match s {
+        "ipv4" | "ipv4-unicast" => Ok(Family::IPV4_UNICAST),
+        "ipv6" | "ipv6-unicast" => Ok(Family::IPV6_UNICAST),
+        other => Err(format!(
+            "\"{other}\" is not a family: use \"ipv4\" or \"ipv6\""
+        )),
+    }
+}
+
+fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    s.parse::<SocketAddr>()
+        .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, BGP_PORT)))
+        .map_err(|_| format!("\"{s}\" is not an address or address:port"))
+}
+
+/// `rt:ASN:VALUE` (two-octet-AS route target) or 16 hex digits.
+fn extended(s: &str) -> Result<ExtendedCommunity, String> {
+    if let Some(rest) = s.strip_prefix("rt:") {
+        let (a, v) = rest
+            .split_once(':')
+            .ok_or_else(|| format!("\"{s}\" is not rt:ASN:VALUE"))?;
+        let asn = a
+            .parse::<u16>()
+            .map_err(|_| format!("\"{a}\" in \"{s}\" is not a two-octet AS"))?;
+        let value = v
+            .parse::<u32>()
+            .map_err(|_| format!("\"{v}\" in \"{s}\" is not a 32-bit value"))?;
+        return Ok(ExtendedCommunity::route_target(asn, value));
+    }
+    let hex = s.strip_prefix("0x").unwrap_or(s);
+    if hex.len() != 16 {
+        return Err(format!(
+            "\"{s}\" is neither rt:ASN:VALUE nor 8 octets of hex"
+        ));
+    }
+    let n = u64::from_str_radix(hex, 16).map_err(|_| format!("\"{s}\" is not hex"))?;
+    Ok(ExtendedCommunity(n.to_be_bytes()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,58 @@
+//! The TOML file as written: every table and key, with serde rejecting
+//! unknown ones. Validation into the typed [`super::Config`] is separate, so
+//! that all problems can be reported at once with their key paths.
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    pub speaker: Speaker,
+    #[serde(default, rename = "peer")]
+    pub peers: Vec<Peer>,
+    #[serde(default, rename = "vip")]
+    pub vips: Vec<Vip>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Speaker {
+    pub asn: u32,
+    pub router_id: String,
+    /// Addresses to accept passive sessions on; default: the wildcard
+    /// addresses on port 179, only if some peer is passive.
+    pub listen: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Peer {
+    pub name: Option<String>,
+    pub address: String,
+    pub asn: u32,
+    pub port: Option<u16>,
+    pub local_address: Option<String>,
+    pub passive: Option<bool>,
+    pub multihop: Option<u8>,
+    pub ttl_security: Option<bool>,
+    pub password_file: Option<String>,
+    pub hold_time: Option<String>,
+    pub keepalive: Option<String>,
+    pub connect_retry: Option<String>,
+    pub families: Option<Vec<String>>,
+    pub next_hop_v4: Option<String>,
+    pub next_hop_v6: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vip {
+    pub prefix: String,
+    pub always: Option<bool>,
+    pub med: Option<u32>,
+    pub local_pref: Option<u32>,
+    pub prepend: Option<u8>,
+    pub communities: Option<Vec<String>>,
+    pub large_communities: Option<Vec<String>>,
+    pub extended_communities: Option<Vec<String>>,
+}

@@ -1,0 +1,5 @@
+//! The anyvip daemon as a library: the binary in `main.rs` is its CLI, and
+//! the integration tests drive the same modules.
+
+pub mod bgp;
+pub mod config;
