@@ -3,3 +3,4 @@
 
 pub mod bgp;
 pub mod config;
+pub mod vip;

@@ -1,4 +1,5 @@
 //! BGP sessions: what we announce, the sockets, and one task per peer.
 
 pub mod announce;
+pub mod listener;
 pub mod socket;
