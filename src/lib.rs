@@ -3,4 +3,5 @@
 
 pub mod bgp;
 pub mod config;
+pub mod daemon;
 pub mod vip;

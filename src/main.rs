@@ -17,6 +17,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the daemon (what the systemd unit starts).
+    Run {
+        #[arg(short, long, default_value = "/etc/anyvip/anyvip.toml")]
+        config: PathBuf,
+    },
     /// Check a configuration file and list every problem in it.
     CheckConfig {
         #[arg(short, long, default_value = "/etc/anyvip/anyvip.toml")]
@@ -29,6 +34,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run { config } => run(&config),
         Command::Version => {
             println!("anyvip {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -48,5 +54,54 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+fn run(path: &std::path::Path) -> ExitCode {
+    init_logging();
+    let config = match config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    // One thread: keepalives, health checks and the API share one event
+    // loop, so a hung loop stops keepalives too (design invariant 4).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(anyvip::daemon::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "anyvip failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One line per event; no colours or timestamps under journald (it adds
+/// its own), `RUST_LOG` / `ANYVIP_LOG` filters (default info).
+fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ANYVIP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    if journald {
+        builder.without_time().init();
+    } else {
+        builder.init();
     }
 }

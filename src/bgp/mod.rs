@@ -2,4 +2,5 @@
 
 pub mod announce;
 pub mod listener;
+pub mod peer;
 pub mod socket;

@@ -344,10 +344,11 @@ impl Validator<'_> {
             Some(c) => self.check(
                 &format!("{key}.connect_retry"),
                 duration(c).and_then(|d| {
-                    if d >= Duration::from_millis(100) {
+                    // RFC 4271 §10 retry timers run in seconds.
+                    if d >= Duration::from_secs(1) {
                         Ok(d)
                     } else {
-                        Err(format!("\"{c}\" is too short: at least 100ms"))
+                        Err(format!("\"{c}\" is too short: at least 1s"))
                     }
                 }),
             ),
