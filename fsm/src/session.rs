@@ -6,8 +6,7 @@ use bytes::Bytes;
 
 use anyvip_proto::notification::{cease, MAX_SHUTDOWN_COMMUNICATION, UNSPECIFIC};
 use anyvip_proto::{
-    DecodeError, ErrorCode, Message, MessageType, Notification, Open, RouteRefresh,
-    RouteRefreshSubtype,
+    DecodeError, ErrorCode, Message, Notification, Open, RouteRefresh, RouteRefreshSubtype,
 };
 
 use crate::action::{Action, DownReason, Negotiated};
@@ -615,7 +614,7 @@ impl<R: Rng> Fsm<R> {
         out: &mut Vec<Action>,
     ) {
         let subcode = state.unexpected_message_subcode().unwrap_or(UNSPECIFIC);
-        let data = Bytes::copy_from_slice(&[message_type_code(message.message_type())]);
+        let data = Bytes::copy_from_slice(&[message.message_type().code()]);
         let notification = Notification::new(ErrorCode::FiniteStateMachine, subcode, data);
         self.end(
             now,
@@ -860,15 +859,4 @@ fn shutdown_notification(message: Option<&str>) -> Notification {
     }
     Notification::cease_with_message(cease::ADMINISTRATIVE_SHUTDOWN, text)
         .unwrap_or_else(|_| bare())
-}
-
-/// The message type code (RFC 4271 §4.1) for RFC 6608's data field.
-fn message_type_code(message_type: MessageType) -> u8 {
-    match message_type {
-        MessageType::Open => 1,
-        MessageType::Update => 2,
-        MessageType::Notification => 3,
-        MessageType::Keepalive => 4,
-        MessageType::RouteRefresh => 5,
-    }
 }

@@ -51,7 +51,8 @@ impl MessageType {
         })
     }
 
-    pub(crate) fn code(self) -> u8 {
+    /// The type code on the wire (RFC 4271 §4.1).
+    pub fn code(self) -> u8 {
         match self {
             MessageType::Open => 1,
             MessageType::Update => 2,
