@@ -1,0 +1,300 @@
+//! anyvip against real routers: FRR (r1) and BIRD (r2) in the netns lab built
+//! from `containerlab/anyvip.clab.yml`. Each test builds its own lab (unique
+//! namespaces) and tears it down, also on failure. Needs root (CI is root).
+
+mod lab;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use lab::{require_root, try_wait_until, wait_until, Lab, Spawned};
+
+const VIP4: &str = "10.201.255.1/32";
+const VIP6: &str = "fd00:201:ffff::1/128";
+const NODES: [&str; 3] = ["n1", "n2", "n3"];
+/// Generous: sessions normally come up in well under a second here, but a
+/// router restart waits for anyvip's connect backoff.
+const CONVERGE: Duration = Duration::from_secs(60);
+
+fn anyvip(lab: &mut Lab, node: &str, config: PathBuf) -> Spawned {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_anyvip"));
+    cmd.arg("run")
+        .arg("-c")
+        .arg(config)
+        .env("ANYVIP_LOG", "debug");
+    lab.spawn(node, cmd)
+}
+
+/// Start anyvip on `nodes` with the lab's own config files.
+fn start_nodes(lab: &mut Lab, nodes: &[&str]) -> Vec<Spawned> {
+    nodes
+        .iter()
+        .map(|n| {
+            let config = lab.host_path(n, "/etc/anyvip/anyvip.toml");
+            anyvip(lab, n, config)
+        })
+        .collect()
+}
+
+/// Write a variant of `node`'s config (`edit` maps the file's text) into the
+/// lab's directory and return its path.
+fn variant(lab: &Lab, node: &str, name: &str, edit: impl FnOnce(String) -> String) -> PathBuf {
+    let original = lab.host_path(node, "/etc/anyvip/anyvip.toml");
+    let text = std::fs::read_to_string(&original).expect("node config");
+    let path = lab.dir().join(format!("{node}-{name}.toml"));
+    std::fs::write(&path, edit(text)).expect("write variant config");
+    path
+}
+
+fn wait_paths(lab: &Lab, router: &str, prefix: &str, n: usize) {
+    wait_until(
+        CONVERGE,
+        &format!("{n} kernel path(s) to {prefix} on {router}"),
+        || lab.kernel_routes(router, prefix).len() == n,
+    );
+}
+
+fn logs(spawned: &[Spawned]) -> String {
+    spawned
+        .iter()
+        .map(|s| std::fs::read_to_string(&s.log).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// FRR's view of one prefix: the JSON of `show bgp <afi> unicast <prefix> json`.
+fn frr_route(lab: &Lab, prefix: &str) -> serde_json::Value {
+    let afi = if prefix.contains(':') { "ipv6" } else { "ipv4" };
+    lab.vtysh_json(&format!("show bgp {afi} unicast {prefix} json"))
+}
+
+fn frr_paths(lab: &Lab, prefix: &str) -> Vec<serde_json::Value> {
+    frr_route(lab, prefix)["paths"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn three_nodes_give_both_routers_three_equal_paths_with_the_configured_attributes() {
+    if !require_root("three_nodes_give_both_routers_three_equal_paths") {
+        return;
+    }
+    let mut lab = Lab::start();
+    let nodes = start_nodes(&mut lab, &NODES);
+    for router in ["r1", "r2"] {
+        for prefix in [VIP4, VIP6] {
+            wait_paths(&lab, router, prefix, 3);
+        }
+    }
+    // FRR: every path shows exactly what the nodes were configured with.
+    for prefix in [VIP4, VIP6] {
+        let paths = frr_paths(&lab, prefix);
+        assert_eq!(paths.len(), 3, "{prefix}: {paths:#?}");
+        for p in &paths {
+            assert_eq!(p["aspath"]["string"], "65001", "{p:#}");
+            assert_eq!(p["metric"], 10, "{p:#}");
+            assert_eq!(p["community"]["string"], "65001:100", "{p:#}");
+            assert_eq!(p["largeCommunity"]["string"], "65001:1:1", "{p:#}");
+            assert_eq!(p["origin"], "IGP", "{p:#}");
+        }
+        let multipath = paths
+            .iter()
+            .filter(|p| p["multipath"] == true || p["bestpath"]["overall"] == true)
+            .count();
+        assert_eq!(multipath, 3, "all three paths are used: {paths:#?}");
+    }
+    // BIRD: the same attributes, and the route came from every node.
+    for prefix in [VIP4, VIP6] {
+        let out = lab.birdc(&format!("show route {prefix} all"));
+        assert_eq!(out.matches("BGP.as_path: 65001").count(), 3, "{out}");
+        assert_eq!(out.matches("BGP.med: 10").count(), 3, "{out}");
+        assert_eq!(
+            out.matches("BGP.community: (65001,100)").count(),
+            3,
+            "{out}"
+        );
+        assert_eq!(
+            out.matches("BGP.large_community: (65001, 1, 1)").count(),
+            3,
+            "{out}"
+        );
+    }
+    // Sessions to the active BIRD collided with ours and were resolved: one
+    // Established session per node per family, no error left behind.
+    let protocols = lab.birdc("show protocols");
+    assert_eq!(protocols.matches("Established").count(), 6, "{protocols}");
+    drop(nodes);
+}
+
+#[test]
+fn ibgp_to_frr_carries_local_pref_and_an_empty_as_path() {
+    if !require_root("ibgp_to_frr_carries_local_pref") {
+        return;
+    }
+    let mut lab = Lab::start_with(lab::Options {
+        bird: false,
+        ..lab::Options::default()
+    });
+    lab.vtysh_lines(&[
+        "configure terminal",
+        "router bgp 65000",
+        "no neighbor 10.201.1.2 peer-group NODES4",
+        "neighbor 10.201.1.2 remote-as internal",
+        "address-family ipv4 unicast",
+        "neighbor 10.201.1.2 activate",
+    ]);
+    let config = variant(&lab, "n1", "ibgp", |t| {
+        t.replace("asn = 65001", "asn = 65000")
+            .replace("med = 10", "med = 10\nlocal_pref = 250")
+    });
+    let _n1 = anyvip(&mut lab, "n1", config);
+    wait_paths(&lab, "r1", VIP4, 1);
+    let paths = frr_paths(&lab, VIP4);
+    assert_eq!(paths.len(), 1, "{paths:#?}");
+    assert_eq!(paths[0]["locPrf"], 250, "{:#}", paths[0]);
+    assert_eq!(paths[0]["aspath"]["string"], "Local", "{:#}", paths[0]);
+}
+
+#[test]
+fn four_octet_asn_reaches_frr_whole() {
+    if !require_root("four_octet_asn_reaches_frr_whole") {
+        return;
+    }
+    let mut lab = Lab::start_with(lab::Options {
+        bird: false,
+        ..lab::Options::default()
+    });
+    lab.vtysh_lines(&[
+        "configure terminal",
+        "router bgp 65000",
+        "no neighbor 10.201.1.2 peer-group NODES4",
+        "neighbor 10.201.1.2 remote-as 4200000001",
+        "address-family ipv4 unicast",
+        "neighbor 10.201.1.2 activate",
+        "neighbor 10.201.1.2 prefix-list VIP4 in",
+    ]);
+    let config = variant(&lab, "n1", "as4", |t| {
+        t.replace("asn = 65001", "asn = 4200000001")
+    });
+    let _n1 = anyvip(&mut lab, "n1", config);
+    wait_paths(&lab, "r1", VIP4, 1);
+    let path = &frr_paths(&lab, VIP4)[0];
+    assert_eq!(path["aspath"]["string"], "4200000001", "{path:#}");
+}
+
+#[test]
+fn two_octet_bird_session_gets_two_octet_as_paths() {
+    if !require_root("two_octet_bird_session") {
+        return;
+    }
+    let mut lab = Lab::start_with(lab::Options {
+        frr: false,
+        ..lab::Options::default()
+    });
+    // BIRD as an RFC 4271 two-octet speaker (no four-octet AS capability):
+    // the session is two-octet, so AS_PATH goes out two octets wide.
+    let conf = lab.bird_conf();
+    let text = std::fs::read_to_string(&conf).unwrap().replace(
+        "neighbor 10.201.11.2 as 65001; }",
+        "neighbor 10.201.11.2 as 65001; enable as4 off; }",
+    );
+    std::fs::write(&conf, text).unwrap();
+    let reconf = lab.birdc("configure");
+    assert!(reconf.contains("Reconfigur"), "BIRD reconfigure: {reconf}");
+    let config = lab.host_path("n1", "/etc/anyvip/anyvip.toml");
+    let n1 = anyvip(&mut lab, "n1", config);
+    wait_paths(&lab, "r2", VIP4, 1);
+    let out = lab.birdc(&format!("show route {VIP4} all"));
+    assert!(out.contains("BGP.as_path: 65001"), "{out}");
+    let log = logs(std::slice::from_ref(&n1));
+    assert!(
+        log.contains("four_octet_as=false"),
+        "the BIRD session is two-octet:\n{log}"
+    );
+}
+
+#[test]
+fn tcp_md5_with_frr_establishes_with_the_right_key_and_never_with_a_wrong_one() {
+    if !require_root("tcp_md5_with_frr") {
+        return;
+    }
+    let mut lab = Lab::start_with(lab::Options {
+        bird: false,
+        ..lab::Options::default()
+    });
+    lab.vtysh_lines(&[
+        "configure terminal",
+        "router bgp 65000",
+        "neighbor NODES4 password s3cret-md5",
+    ]);
+    let right = lab.dir().join("right.key");
+    let wrong = lab.dir().join("wrong.key");
+    std::fs::write(&right, "s3cret-md5\n").unwrap();
+    std::fs::write(&wrong, "not-the-key\n").unwrap();
+    let with_key = |key: &PathBuf| {
+        let key = key.display().to_string();
+        move |t: String| {
+            t.replace(
+                "address = \"10.201.1.1\"",
+                &format!("address = \"10.201.1.1\"\npassword_file = \"{key}\""),
+            )
+            .replace(
+                "address = \"10.201.2.1\"",
+                &format!("address = \"10.201.2.1\"\npassword_file = \"{key}\""),
+            )
+        }
+    };
+    let c1 = variant(&lab, "n1", "md5", with_key(&right));
+    let c2 = variant(&lab, "n2", "md5", with_key(&wrong));
+    let _n1 = anyvip(&mut lab, "n1", c1);
+    let _n2 = anyvip(&mut lab, "n2", c2);
+    wait_paths(&lab, "r1", VIP4, 1);
+    let state = |peer: &str| {
+        lab.vtysh_json(&format!("show bgp neighbors {peer} json"))[peer]["bgpState"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(state("10.201.1.2"), "Established");
+    // The wrong key: segments are dropped by the kernel, so the session
+    // never comes up, however long we wait.
+    let never = try_wait_until(Duration::from_secs(12), "n2 established", || {
+        state("10.201.2.2") == "Established"
+    });
+    assert!(never.is_err(), "a wrong TCP MD5 key must never establish");
+    let hops = lab.kernel_routes("r1", VIP4);
+    assert_eq!(hops.len(), 1, "{hops:?}");
+}
+
+#[test]
+fn frr_restart_and_soft_clear_keep_the_routes_without_touching_anyvip() {
+    if !require_root("frr_restart_and_soft_clear") {
+        return;
+    }
+    let mut lab = Lab::start_with(lab::Options {
+        bird: false,
+        ..lab::Options::default()
+    });
+    let nodes = start_nodes(&mut lab, &NODES);
+    wait_paths(&lab, "r1", VIP4, 3);
+    wait_paths(&lab, "r1", VIP6, 3);
+
+    // `soft in` without soft-reconfiguration: FRR sends ROUTE-REFRESH and
+    // we answer by re-sending what we announce (RFC 2918 §4).
+    lab.vtysh("clear bgp ipv4 unicast * soft in");
+    wait_until(CONVERGE, "route refresh answered by every node", || {
+        logs(&nodes).matches("route refresh requested").count() >= 3
+    });
+    assert_eq!(lab.kernel_routes("r1", VIP4).len(), 3);
+
+    lab.frr_stop();
+    wait_paths(&lab, "r1", VIP4, 0);
+    lab.frr_start();
+    wait_paths(&lab, "r1", VIP4, 3);
+    wait_paths(&lab, "r1", VIP6, 3);
+    for n in &nodes {
+        assert!(lab.try_wait(n.pid).is_none(), "anyvip kept running");
+    }
+}
