@@ -1,5 +1,5 @@
-//! Wiring: configuration -> announcer -> peer tasks and listeners, and the
-//! signals that stop it all.
+//! Wiring: configuration -> health checks -> announcer -> peer tasks and
+//! listeners, and the signals that stop it all.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use crate::bgp::listener::{self, Dispatch};
 use crate::bgp::peer::{self, Command, PeerHandle};
 use crate::bgp::socket;
 use crate::config::Config;
+use crate::health::{Checks, VipChange, VipHealth};
 use crate::vip::Announcer;
 
 /// How long peers get to send their Cease and close at a stop.
@@ -38,22 +39,43 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         tracing::info!(%addr, "listening for passive peers");
         tokio::spawn(listener::serve(listener, dispatch.clone()));
     }
-    // Until health checks exist, `always = true` is the only way a VIP is
-    // up (the config refuses a VIP without it).
+    // `always = true` VIPs are announced once, for the life of the daemon;
+    // every other VIP follows its checks (all up = announced), starting
+    // withdrawn (fail closed).
     for v in config.vips.iter().filter(|v| v.always) {
         tracing::info!(prefix = %v.prefix, "VIP announced (always)");
         announcer.set(v.prefix, true);
     }
+    let checks = Checks::spawn(&config.checks).map_err(std::io::Error::other)?;
+    let mut vip_health = VipHealth::new(&config.vips, &checks);
 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    let why = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+    let why = loop {
+        tokio::select! {
+            changes = vip_health.changed() => follow(&mut announcer, changes),
+            _ = term.recv() => break "SIGTERM",
+            _ = int.recv() => break "SIGINT",
+        }
     };
     tracing::info!(signal = why, "stopping: closing sessions");
     stop(peers, "anyvip is stopping").await;
+    drop(checks);
     Ok(())
+}
+
+/// Pass VIP health changes to the announcer. The announcer comes first:
+/// peers send their UPDATEs before anything else reacts (design invariant
+/// 2); the log line follows.
+pub(crate) fn follow(announcer: &mut Announcer, changes: Vec<VipChange>) {
+    for c in changes {
+        announcer.set(c.prefix, c.up);
+        if c.up {
+            tracing::info!(prefix = %c.prefix, reason = %c.reason, "VIP up: announcing");
+        } else {
+            tracing::warn!(prefix = %c.prefix, reason = %c.reason, "VIP down: withdrawing");
+        }
+    }
 }
 
 async fn stop(peers: Vec<PeerHandle>, message: &str) {

@@ -1,7 +1,10 @@
 //! The anyvip daemon as a library: the binary in `main.rs` is its CLI, and
 //! the integration tests drive the same modules.
 
+pub mod address;
 pub mod bgp;
 pub mod config;
 pub mod daemon;
+pub mod health;
+pub mod steer;
 pub mod vip;

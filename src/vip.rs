@@ -1,6 +1,7 @@
 //! The set of VIPs the daemon wants announced, and the one interface that
-//! changes it: health checks (and, until they exist, `always = true`) call
-//! [`Announcer::set`]; every peer task watches the published set.
+//! changes it: the daemon calls [`Announcer::set`] once for `always = true`
+//! VIPs and on every change of the health checks' VIP combiner
+//! (`crate::health::VipHealth`); every peer task watches the published set.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -83,6 +84,7 @@ mod tests {
         Vip {
             prefix: p.parse().unwrap(),
             always: true,
+            checks: vec![],
             med: None,
             local_pref: 100,
             prepend: 0,

@@ -298,3 +298,95 @@ fn frr_restart_and_soft_clear_keep_the_routes_without_touching_anyvip() {
         assert!(lab.try_wait(n.pid).is_none(), "anyvip kept running");
     }
 }
+
+#[test]
+fn gtsm_with_frr_establishes_only_when_both_ends_use_it() {
+    if !require_root("gtsm_with_frr") {
+        return;
+    }
+    let mut lab = Lab::start_with(lab::Options {
+        bird: false,
+        ..lab::Options::default()
+    });
+    let gtsm = |t: String| {
+        t.replace(
+            "address = \"10.201.1.1\"",
+            "address = \"10.201.1.1\"\nttl_security = true",
+        )
+        .replace(
+            "address = \"10.201.2.1\"",
+            "address = \"10.201.2.1\"\nttl_security = true",
+        )
+    };
+    let c1 = variant(&lab, "n1", "gtsm", gtsm);
+    let c2 = variant(&lab, "n2", "gtsm", gtsm);
+    // FRR runs GTSM (RFC 5082) towards n1 only; towards n2 it sends its
+    // usual eBGP TTL of 1, which n2 must refuse.
+    lab.vtysh_lines(&[
+        "configure terminal",
+        "router bgp 65000",
+        "no neighbor 10.201.1.2 peer-group NODES4",
+        "neighbor 10.201.1.2 remote-as 65001",
+        "neighbor 10.201.1.2 passive",
+        "neighbor 10.201.1.2 ttl-security hops 1",
+        "address-family ipv4 unicast",
+        "neighbor 10.201.1.2 activate",
+    ]);
+    let _n1 = anyvip(&mut lab, "n1", c1);
+    let _n2 = anyvip(&mut lab, "n2", c2);
+    wait_paths(&lab, "r1", VIP4, 1);
+    let state = |peer: &str| {
+        lab.vtysh_json(&format!("show bgp neighbors {peer} json"))[peer]["bgpState"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(state("10.201.1.2"), "Established");
+    let never = try_wait_until(Duration::from_secs(12), "n2 established", || {
+        state("10.201.2.2") == "Established"
+    });
+    assert!(
+        never.is_err(),
+        "GTSM must refuse a peer whose packets arrive with TTL < 254"
+    );
+}
+
+/// Not a test: prints the time from starting anyvip on n1 to the VIP in
+/// FRR's kernel table, and anyvip's RSS with its peers up. Run with
+/// `cargo test --release --test interop -- --ignored --nocapture measure`.
+#[test]
+#[ignore]
+fn measure_start_to_route_and_rss() {
+    if !require_root("measure_start_to_route_and_rss") {
+        return;
+    }
+    let mut times = Vec::new();
+    let mut rss = Vec::new();
+    for _ in 0..5 {
+        let mut lab = Lab::start();
+        let config = lab.host_path("n1", "/etc/anyvip/anyvip.toml");
+        let start = std::time::Instant::now();
+        let n1 = anyvip(&mut lab, "n1", config);
+        wait_paths(&lab, "r1", VIP4, 1);
+        times.push(start.elapsed());
+        wait_paths(&lab, "r2", VIP4, 1);
+        wait_paths(&lab, "r2", VIP6, 1);
+        let status = std::fs::read_to_string(format!("/proc/{}/status", n1.pid)).unwrap();
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        rss.push(kb);
+    }
+    times.sort();
+    rss.sort();
+    println!(
+        "start -> VIP in r1's kernel table: median {:?} (min {:?}, max {:?}); RSS with 4 sessions up: median {} kB",
+        times[times.len() / 2],
+        times[0],
+        times[times.len() - 1],
+        rss[rss.len() / 2]
+    );
+}

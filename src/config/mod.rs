@@ -1,9 +1,45 @@
 //! Configuration: the TOML schema ([`schema`]), and its validation into the
 //! typed [`Config`] the daemon runs on. Every error names the key path and
 //! the reason; all errors in a file are reported together.
+//!
+//! ## Health checks (`[check.NAME]`)
+//!
+//! A check has exactly one kind key:
+//!
+//! | key | value | passes when |
+//! | --- | --- | --- |
+//! | `https` | `"https://127.0.0.1:6443/readyz"` | the answer's status is in `expected_status` (and the body contains `expect_body`) |
+//! | `http` | `"http://127.0.0.1:10256/healthz"` | same, without TLS |
+//! | `tcp` | `"127.0.0.1:6443"`, `"[::1]:6443"`, `"localhost:6443"` | a TCP connection is established |
+//! | `exec` | `["/usr/local/bin/probe", "arg"]` (argv, no shell) | the program exits 0 |
+//! | `file` | `"/etc/anyvip/maintenance"` | the file does **not** exist (a maintenance flag: present = withdraw) |
+//!
+//! Common keys, with defaults: `interval = "1s"` (at least 50ms),
+//! `timeout` (default four fifths of the interval; must be less than the
+//! interval, so a probe always ends before the next one starts),
+//! `rise = 3` consecutive passes to come up, `fall = 2` consecutive
+//! failures to go down. A check starts down (unknown is down).
+//!
+//! HTTP keys: `expected_status = [200]`, `expect_body` (a substring of
+//! the first 64 KiB of the body). HTTPS keys: `ca_file` (PEM; required
+//! unless `insecure_skip_verify = true`, and not combined with it),
+//! `client_cert` + `client_key` (PEM, both or neither), `server_name` (the
+//! name to verify the certificate against, when the URL's host is not in
+//! it, e.g. `"kubernetes"` for `https://127.0.0.1:6443`). PEM files are
+//! read when the configuration is loaded. Relative paths resolve against
+//! the configuration file's directory; an `exec` program without a `/` is
+//! looked up in `PATH`.
+//!
+//! A `[[vip]]` lists the checks it follows in `checks = ["apiserver"]` and
+//! is up while all of them are up; `always = true` instead announces it
+//! unconditionally. A VIP has one or the other, never both. A check that
+//! no VIP lists is an error, not a warning: it would run and decide
+//! nothing, which usually means a maintenance flag that was meant to drain
+//! a VIP but never will.
 
 mod schema;
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -21,12 +57,22 @@ const MAX_PASSWORD_LEN: usize = 80;
 /// router's own hold time wins if it is lower (RFC 4271 §4.2).
 const DEFAULT_HOLD_TIME: u16 = 9;
 const DEFAULT_CONNECT_RETRY: Duration = Duration::from_secs(1);
+/// Health check defaults (see the module documentation).
+pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+pub const MIN_CHECK_INTERVAL: Duration = Duration::from_millis(50);
+pub const DEFAULT_RISE: u32 = 3;
+pub const DEFAULT_FALL: u32 = 2;
+pub const DEFAULT_EXPECTED_STATUS: u16 = 200;
+/// The longest check name: it appears in logs and metric labels.
+const MAX_CHECK_NAME_LEN: usize = 64;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub speaker: Speaker,
     pub peers: Vec<Peer>,
     pub vips: Vec<Vip>,
+    /// Every `[check.NAME]`, by name; each is listed by at least one VIP.
+    pub checks: Vec<Check>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +125,9 @@ pub struct Vip {
     pub prefix: IpNet,
     /// Announce without health checks.
     pub always: bool,
+    /// Names of the checks this VIP follows (up while all are up); empty
+    /// exactly when `always`.
+    pub checks: Vec<String>,
     pub med: Option<u32>,
     /// iBGP only (RFC 4271 §5.1.5); default 100.
     pub local_pref: u32,
@@ -87,6 +136,86 @@ pub struct Vip {
     pub communities: Vec<Community>,
     pub large_communities: Vec<LargeCommunity>,
     pub extended_communities: Vec<ExtendedCommunity>,
+}
+
+/// A named health check, `[check.NAME]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    pub name: String,
+    pub kind: CheckKind,
+    /// Time between the starts of two probes.
+    pub interval: Duration,
+    /// A probe that has not finished by then fails; always < `interval`.
+    pub timeout: Duration,
+    /// Consecutive passes that bring the check up.
+    pub rise: u32,
+    /// Consecutive failures that bring it down.
+    pub fall: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckKind {
+    /// `http = "..."` or `https = "..."`.
+    Http(Box<HttpCheck>),
+    /// `tcp = "host:port"`: connect.
+    Tcp(String),
+    /// `exec = [argv]`: exit 0 passes.
+    Exec(Vec<String>),
+    /// `file = "path"`: passes while the file does NOT exist.
+    File(PathBuf),
+}
+
+impl CheckKind {
+    /// The kind key, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CheckKind::Http(h) if h.tls.is_some() => "https",
+            CheckKind::Http(_) => "http",
+            CheckKind::Tcp(_) => "tcp",
+            CheckKind::Exec(_) => "exec",
+            CheckKind::File(_) => "file",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpCheck {
+    /// `http` or `https` (matching `tls`), with a host.
+    pub url: hyper::Uri,
+    /// Set exactly for `https`.
+    pub tls: Option<Tls>,
+    pub expected_status: Vec<u16>,
+    pub expect_body: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tls {
+    /// The CA certificates to trust; `None` only with `insecure_skip_verify`.
+    pub ca: Option<PemFile>,
+    /// Client certificate chain and its key.
+    pub client_auth: Option<(PemFile, PemFile)>,
+    pub insecure_skip_verify: bool,
+    /// Verify the certificate against this name instead of the URL's host.
+    pub server_name: Option<String>,
+}
+
+/// A PEM file as read at load time. Its `Debug` shows no contents (it may
+/// hold a private key).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PemFile {
+    pub path: PathBuf,
+    pub pem: Vec<u8>,
+}
+
+impl fmt::Debug for PemFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "PemFile({}, {} bytes)",
+            self.path.display(),
+            self.pem.len()
+        )
+    }
 }
 
 /// One problem in the configuration: where, and why.
@@ -218,12 +347,27 @@ impl Validator<'_> {
                 );
             }
         }
+        // Names are known even for checks with errors, so a VIP that lists
+        // a broken check is not also told that the check does not exist.
+        let names: BTreeSet<String> = f.checks.keys().cloned().collect();
+        let checks: Vec<Check> = f
+            .checks
+            .into_iter()
+            .filter_map(|(name, c)| self.health_check(name, c))
+            .collect();
+        let mut used = BTreeSet::new();
         let vips: Vec<Vip> = f
             .vips
             .into_iter()
             .enumerate()
-            .filter_map(|(i, v)| self.vip(&format!("vip[{i}]"), v))
+            .filter_map(|(i, v)| self.vip(&format!("vip[{i}]"), v, &names, &mut used))
             .collect();
+        for name in names.difference(&used) {
+            self.error(
+                format!("check.{name}"),
+                "no [[vip]] lists this check: it would run and decide nothing; add it to a VIP's checks or remove it",
+            );
+        }
         for (i, v) in vips.iter().enumerate() {
             if let Some(j) = vips[..i].iter().position(|w| w.prefix == v.prefix) {
                 self.error(
@@ -242,6 +386,7 @@ impl Validator<'_> {
             speaker,
             peers,
             vips,
+            checks,
         }
     }
 
@@ -442,7 +587,13 @@ impl Validator<'_> {
         Some(bytes)
     }
 
-    fn vip(&mut self, key: &str, v: schema::Vip) -> Option<Vip> {
+    fn vip(
+        &mut self,
+        key: &str,
+        v: schema::Vip,
+        defined: &BTreeSet<String>,
+        used: &mut BTreeSet<String>,
+    ) -> Option<Vip> {
         let before = self.errors.len();
         let prefix = self.check(&format!("{key}.prefix"), v.prefix.parse::<IpNet>());
         if let Some(p) = prefix {
@@ -454,11 +605,31 @@ impl Validator<'_> {
             }
         }
         let always = v.always.unwrap_or(false);
-        if !always {
-            self.error(
+        let checks = v.checks.unwrap_or_default();
+        for (i, name) in checks.iter().enumerate() {
+            if !defined.contains(name) {
+                self.error(
+                    format!("{key}.checks[{i}]"),
+                    format!("no [check.{name}] is defined"),
+                );
+            } else if checks[..i].contains(name) {
+                self.error(
+                    format!("{key}.checks[{i}]"),
+                    format!("\"{name}\" is listed twice"),
+                );
+            }
+            used.insert(name.clone());
+        }
+        match (always, checks.is_empty()) {
+            (true, false) => self.error(
                 format!("{key}.always"),
-                "no health checks are configured for this VIP: set always = true to announce it unconditionally",
-            );
+                "cannot be combined with checks: a VIP either follows its checks or is announced unconditionally",
+            ),
+            (false, true) => self.error(
+                format!("{key}.checks"),
+                "no health checks: list at least one [check.NAME], or set always = true to announce this VIP unconditionally",
+            ),
+            _ => {}
         }
         let communities = self.list(&format!("{key}.communities"), v.communities, |s| {
             s.parse::<Community>()
@@ -479,6 +650,7 @@ impl Validator<'_> {
         Some(Vip {
             prefix: prefix?,
             always,
+            checks,
             med: v.med,
             local_pref: v.local_pref.unwrap_or(100),
             prepend: v.prepend.unwrap_or(0),
@@ -486,6 +658,289 @@ impl Validator<'_> {
             large_communities,
             extended_communities,
         })
+    }
+
+    fn health_check(&mut self, name: String, c: schema::Check) -> Option<Check> {
+        let key = format!("check.{name}");
+        let before = self.errors.len();
+        if name.is_empty()
+            || name.len() > MAX_CHECK_NAME_LEN
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            self.error(
+                &key,
+                format!("a check name is 1 to {MAX_CHECK_NAME_LEN} letters, digits, '-' or '_'"),
+            );
+        }
+        let interval = match c.interval.as_deref() {
+            None => Some(DEFAULT_CHECK_INTERVAL),
+            Some(i) => self.check(
+                &format!("{key}.interval"),
+                duration(i).and_then(|d| {
+                    if d >= MIN_CHECK_INTERVAL {
+                        Ok(d)
+                    } else {
+                        Err(format!("\"{i}\" is too short: at least 50ms"))
+                    }
+                }),
+            ),
+        };
+        let timeout = match (c.timeout.as_deref(), interval) {
+            (None, Some(i)) => Some(default_timeout(i)),
+            (None, None) => None,
+            (Some(t), _) => self.check(&format!("{key}.timeout"), duration(t)),
+        };
+        if let (Some(t), Some(i), Some(text)) = (timeout, interval, c.timeout.as_deref()) {
+            if t.is_zero() || t >= i {
+                self.error(
+                    format!("{key}.timeout"),
+                    format!(
+                        "\"{text}\" must be more than 0 and less than the interval ({}), so a probe ends before the next one starts",
+                        humantime::format_duration(i)
+                    ),
+                );
+            }
+        }
+        let rise = c.rise.unwrap_or(DEFAULT_RISE);
+        if rise == 0 {
+            self.error(format!("{key}.rise"), "must be at least 1");
+        }
+        let fall = c.fall.unwrap_or(DEFAULT_FALL);
+        if fall == 0 {
+            self.error(format!("{key}.fall"), "must be at least 1");
+        }
+
+        let kinds = [
+            c.https.is_some().then_some("https"),
+            c.http.is_some().then_some("http"),
+            c.tcp.is_some().then_some("tcp"),
+            c.exec.is_some().then_some("exec"),
+            c.file.is_some().then_some("file"),
+        ];
+        let kinds: Vec<&str> = kinds.into_iter().flatten().collect();
+        let http_like = c.https.is_some() || c.http.is_some();
+        let https = c.https.is_some();
+        // Keys that belong to other kinds.
+        let misplaced = [
+            ("ca_file", c.ca_file.is_some(), https),
+            ("client_cert", c.client_cert.is_some(), https),
+            ("client_key", c.client_key.is_some(), https),
+            (
+                "insecure_skip_verify",
+                c.insecure_skip_verify.is_some(),
+                https,
+            ),
+            ("server_name", c.server_name.is_some(), https),
+            ("expected_status", c.expected_status.is_some(), http_like),
+            ("expect_body", c.expect_body.is_some(), http_like),
+        ];
+        if kinds.len() == 1 {
+            for (k, set, allowed) in misplaced {
+                if set && !allowed {
+                    let only = if k.starts_with("expect") {
+                        "http and https"
+                    } else {
+                        "https"
+                    };
+                    self.error(
+                        format!("{key}.{k}"),
+                        format!("only for {only} checks, this is a {} check", kinds[0]),
+                    );
+                }
+            }
+        }
+        let kind = match kinds.as_slice() {
+            [] => {
+                self.error(
+                    &key,
+                    "no kind: set exactly one of https, http, tcp, exec, file",
+                );
+                None
+            }
+            [_] => {
+                if let Some(url) = c.https.as_deref() {
+                    self.http_check(&key, "https", url, &c)
+                } else if let Some(url) = c.http.as_deref() {
+                    self.http_check(&key, "http", url, &c)
+                } else if let Some(t) = c.tcp.as_deref() {
+                    self.check(&format!("{key}.tcp"), tcp_target(t))
+                        .map(CheckKind::Tcp)
+                } else if let Some(argv) = c.exec {
+                    self.exec(&key, argv)
+                } else if let Some(f) = c.file.as_deref() {
+                    if f.is_empty() {
+                        self.error(format!("{key}.file"), "must not be empty");
+                        None
+                    } else {
+                        Some(CheckKind::File(self.base.join(f)))
+                    }
+                } else {
+                    None
+                }
+            }
+            many => {
+                self.error(
+                    &key,
+                    format!("{} are set: a check has exactly one kind", many.join(", ")),
+                );
+                None
+            }
+        };
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(Check {
+            name,
+            kind: kind?,
+            interval: interval?,
+            timeout: timeout?,
+            rise,
+            fall,
+        })
+    }
+
+    fn http_check(
+        &mut self,
+        key: &str,
+        scheme: &str,
+        url: &str,
+        c: &schema::Check,
+    ) -> Option<CheckKind> {
+        let url = self.check(&format!("{key}.{scheme}"), http_url(url, scheme));
+        let expected_status = match &c.expected_status {
+            None => vec![DEFAULT_EXPECTED_STATUS],
+            Some(list) => {
+                if list.is_empty() {
+                    self.error(
+                        format!("{key}.expected_status"),
+                        "must list at least one status code",
+                    );
+                }
+                for (i, code) in list.iter().enumerate() {
+                    if !(100..=599).contains(code) {
+                        self.error(
+                            format!("{key}.expected_status[{i}]"),
+                            format!("{code} is not an HTTP status code (100..=599)"),
+                        );
+                    }
+                }
+                list.clone()
+            }
+        };
+        if c.expect_body.as_deref() == Some("") {
+            self.error(
+                format!("{key}.expect_body"),
+                "must not be empty (leave it out to accept any body)",
+            );
+        }
+        let tls = if scheme == "https" {
+            Some(self.tls(key, c)?)
+        } else {
+            None
+        };
+        Some(CheckKind::Http(Box::new(HttpCheck {
+            url: url?,
+            tls,
+            expected_status,
+            expect_body: c.expect_body.clone(),
+        })))
+    }
+
+    fn tls(&mut self, key: &str, c: &schema::Check) -> Option<Tls> {
+        let before = self.errors.len();
+        let insecure_skip_verify = c.insecure_skip_verify.unwrap_or(false);
+        match (&c.ca_file, insecure_skip_verify) {
+            (None, false) => self.error(
+                format!("{key}.ca_file"),
+                "required for https: the CA that signed the server's certificate (e.g. /etc/kubernetes/pki/ca.crt), or set insecure_skip_verify = true",
+            ),
+            (Some(_), true) => self.error(
+                format!("{key}.insecure_skip_verify"),
+                "cannot be combined with ca_file: either verify against the CA or skip verification",
+            ),
+            _ => {}
+        }
+        let ca = c
+            .ca_file
+            .as_deref()
+            .and_then(|f| self.pem_file(&format!("{key}.ca_file"), f));
+        let client_auth = match (&c.client_cert, &c.client_key) {
+            (Some(cert), Some(k)) => {
+                let cert = self.pem_file(&format!("{key}.client_cert"), cert);
+                let k = self.pem_file(&format!("{key}.client_key"), k);
+                cert.zip(k)
+            }
+            (Some(_), None) => {
+                self.error(format!("{key}.client_key"), "required with client_cert");
+                None
+            }
+            (None, Some(_)) => {
+                self.error(format!("{key}.client_cert"), "required with client_key");
+                None
+            }
+            (None, None) => None,
+        };
+        if let Some(n) = &c.server_name {
+            if rustls_pki_types::ServerName::try_from(n.as_str()).is_err() {
+                self.error(
+                    format!("{key}.server_name"),
+                    format!("\"{n}\" is not a DNS name or an IP address"),
+                );
+            }
+        }
+        if self.errors.len() > before {
+            return None;
+        }
+        let tls = Tls {
+            ca,
+            client_auth,
+            insecure_skip_verify,
+            server_name: c.server_name.clone(),
+        };
+        // Build it once here, so `check-config` finds a bad certificate or
+        // a key that does not match, not the first probe.
+        if let Err((k, reason)) = crate::health::http::client_config(&tls) {
+            self.error(format!("{key}.{k}"), reason);
+            return None;
+        }
+        Some(tls)
+    }
+
+    fn pem_file(&mut self, key: &str, file: &str) -> Option<PemFile> {
+        let path = self.base.join(file);
+        match std::fs::read(&path) {
+            Ok(pem) => Some(PemFile { path, pem }),
+            Err(e) => {
+                self.error(key, format!("cannot read {}: {e}", path.display()));
+                None
+            }
+        }
+    }
+
+    fn exec(&mut self, key: &str, mut argv: Vec<String>) -> Option<CheckKind> {
+        match argv.first() {
+            None => {
+                self.error(
+                    format!("{key}.exec"),
+                    "must name a program: [\"/path/to/program\", \"arg\", ...]",
+                );
+                None
+            }
+            Some(p) if p.is_empty() => {
+                self.error(format!("{key}.exec[0]"), "the program must not be empty");
+                None
+            }
+            Some(p) => {
+                // "./probe" is relative to the configuration file, like
+                // every other path in it; "probe" is looked up in PATH.
+                if p.contains('/') && Path::new(p).is_relative() {
+                    argv[0] = self.base.join(p).to_string_lossy().into_owned();
+                }
+                Some(CheckKind::Exec(argv))
+            }
+        }
     }
 
     fn list<T, E: fmt::Display>(
@@ -501,6 +956,44 @@ impl Validator<'_> {
             .filter_map(|(i, s)| self.check(&format!("{key}[{i}]"), parse(s)))
             .collect()
     }
+}
+
+/// The default probe timeout: four fifths of the interval, so a probe that
+/// times out still leaves a fifth of the interval before the next one.
+pub fn default_timeout(interval: Duration) -> Duration {
+    interval * 4 / 5
+}
+
+fn http_url(s: &str, scheme: &str) -> Result<hyper::Uri, String> {
+    let uri: hyper::Uri = s
+        .parse()
+        .map_err(|e| format!("\"{s}\" is not a URL: {e}"))?;
+    if uri.scheme_str() != Some(scheme) {
+        return Err(format!("\"{s}\" is not a {scheme}:// URL"));
+    }
+    match uri.authority() {
+        None => Err(format!("\"{s}\" has no host")),
+        Some(a) if a.as_str().contains('@') => Err(format!(
+            "\"{s}\": user information in the URL is not supported"
+        )),
+        Some(a) if a.host().is_empty() => Err(format!("\"{s}\" has no host")),
+        Some(_) => Ok(uri),
+    }
+}
+
+/// `ip:port`, `[ipv6]:port` or `name:port` (the name resolved at each
+/// probe, off the event loop).
+fn tcp_target(s: &str) -> Result<String, String> {
+    if s.parse::<SocketAddr>().is_ok() {
+        return Ok(s.to_string());
+    }
+    let bad =
+        || format!("\"{s}\" is not host:port (an IPv6 address goes in brackets: \"[::1]:6443\")");
+    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+    if host.is_empty() || host.contains(':') || host.contains('[') || port.parse::<u16>().is_err() {
+        return Err(bad());
+    }
+    Ok(s.to_string())
 }
 
 fn duration(s: &str) -> Result<Duration, String> {

@@ -2,6 +2,8 @@
 //! unknown ones. Validation into the typed [`super::Config`] is separate, so
 //! that all problems can be reported at once with their key paths.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -12,6 +14,9 @@ pub struct File {
     pub peers: Vec<Peer>,
     #[serde(default, rename = "vip")]
     pub vips: Vec<Vip>,
+    /// `[check.NAME]` tables, by name.
+    #[serde(default, rename = "check")]
+    pub checks: BTreeMap<String, Check>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,10 +54,34 @@ pub struct Peer {
 pub struct Vip {
     pub prefix: String,
     pub always: Option<bool>,
+    pub checks: Option<Vec<String>>,
     pub med: Option<u32>,
     pub local_pref: Option<u32>,
     pub prepend: Option<u8>,
     pub communities: Option<Vec<String>>,
     pub large_communities: Option<Vec<String>>,
     pub extended_communities: Option<Vec<String>>,
+}
+
+/// One named health check. Exactly one of the kind keys (`https`, `http`,
+/// `tcp`, `exec`, `file`) is set; the HTTP keys apply to `https`/`http` only.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    pub https: Option<String>,
+    pub http: Option<String>,
+    pub tcp: Option<String>,
+    pub exec: Option<Vec<String>>,
+    pub file: Option<String>,
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub rise: Option<u32>,
+    pub fall: Option<u32>,
+    pub ca_file: Option<String>,
+    pub client_cert: Option<String>,
+    pub client_key: Option<String>,
+    pub insecure_skip_verify: Option<bool>,
+    pub server_name: Option<String>,
+    pub expected_status: Option<Vec<u16>>,
+    pub expect_body: Option<String>,
 }

@@ -94,12 +94,6 @@ fn duplicate_peer_address_is_an_error() {
 }
 
 #[test]
-fn vip_without_checks_must_say_always() {
-    let e = errors(&MINIMAL.replace("always = true", ""));
-    assert!(e[0].starts_with("vip[0].always:"), "{e:?}");
-}
-
-#[test]
 fn hold_time_zero_disables_timers_and_sub_second_hold_is_rejected() {
     let c = parse(
         &MINIMAL.replace("asn = 65000", "asn = 65000\nhold_time = \"0s\""),
@@ -195,4 +189,343 @@ fn communities_of_every_kind_parse() {
         ExtendedCommunity::route_target(65000, 7)
     );
     assert_eq!(v.extended_communities[1].subtype(), 3);
+}
+
+/// MINIMAL with its VIP following `checks` instead of `always`, plus the
+/// given check tables.
+fn with_checks(vip_checks: &str, tables: &str) -> String {
+    format!(
+        "{}\n{tables}\n",
+        MINIMAL.replace("always = true", &format!("checks = {vip_checks}"))
+    )
+}
+
+const APISERVER_TCP: &str = "[check.apiserver]\ntcp = \"127.0.0.1:6443\"\n";
+
+#[test]
+fn check_gets_the_documented_defaults() {
+    let c = parse(
+        &with_checks("[\"apiserver\"]", APISERVER_TCP),
+        Path::new("."),
+    )
+    .unwrap();
+    assert_eq!(c.vips[0].checks, vec!["apiserver"]);
+    assert!(!c.vips[0].always);
+    let k = &c.checks[0];
+    assert_eq!(k.name, "apiserver");
+    assert_eq!(k.kind, CheckKind::Tcp("127.0.0.1:6443".into()));
+    assert_eq!(k.interval, Duration::from_secs(1));
+    assert_eq!(k.timeout, Duration::from_millis(800), "4/5 of the interval");
+    assert_eq!((k.rise, k.fall), (3, 2));
+}
+
+#[test]
+fn default_timeout_follows_a_sub_second_interval() {
+    let text = with_checks(
+        "[\"apiserver\"]",
+        &format!("{APISERVER_TCP}interval = \"250ms\"\nrise = 1\nfall = 5\n"),
+    );
+    let k = &parse(&text, Path::new(".")).unwrap().checks[0];
+    assert_eq!(k.interval, Duration::from_millis(250));
+    assert_eq!(k.timeout, Duration::from_millis(200));
+    assert_eq!((k.rise, k.fall), (1, 5));
+}
+
+#[test]
+fn every_check_kind_parses() {
+    let tables = r#"
+[check.api]
+https = "https://127.0.0.1:6443/readyz"
+insecure_skip_verify = true
+expected_status = [200, 204]
+expect_body = "ok"
+
+[check.proxy]
+http = "http://[::1]:10256/healthz"
+
+[check.port]
+tcp = "localhost:6443"
+
+[check.script]
+exec = ["/usr/local/bin/probe", "--quiet"]
+
+[check.maintenance]
+file = "/etc/anyvip/maintenance"
+"#;
+    let text = with_checks(
+        r#"["api", "proxy", "port", "script", "maintenance"]"#,
+        tables,
+    );
+    let c = parse(&text, Path::new(".")).unwrap();
+    let kinds: Vec<&str> = c.checks.iter().map(|k| k.kind.name()).collect();
+    // Sorted by name.
+    assert_eq!(kinds, vec!["https", "file", "tcp", "http", "exec"]);
+    let CheckKind::Http(api) = &c.checks[0].kind else {
+        panic!("{:?}", c.checks[0]);
+    };
+    assert_eq!(api.url.path(), "/readyz");
+    assert_eq!(api.expected_status, vec![200, 204]);
+    assert_eq!(api.expect_body.as_deref(), Some("ok"));
+    let tls = api.tls.as_ref().unwrap();
+    assert!(tls.insecure_skip_verify && tls.ca.is_none() && tls.client_auth.is_none());
+    let CheckKind::Http(proxy) = &c.checks[3].kind else {
+        panic!("{:?}", c.checks[3]);
+    };
+    assert!(proxy.tls.is_none());
+    assert_eq!(proxy.expected_status, vec![200]);
+    assert_eq!(
+        c.checks[4].kind,
+        CheckKind::Exec(vec!["/usr/local/bin/probe".into(), "--quiet".into()])
+    );
+    assert_eq!(
+        c.checks[1].kind,
+        CheckKind::File("/etc/anyvip/maintenance".into())
+    );
+}
+
+#[test]
+fn https_reads_its_pem_files_relative_to_the_config() {
+    let dir = std::env::temp_dir().join(format!("anyvip-config-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = params.self_signed(&ca_key).unwrap();
+    let client_key = rcgen::KeyPair::generate().unwrap();
+    let client = rcgen::CertificateParams::new(vec!["anyvip".to_string()])
+        .unwrap()
+        .self_signed(&client_key)
+        .unwrap();
+    std::fs::write(dir.join("ca.crt"), ca.pem()).unwrap();
+    std::fs::write(dir.join("client.crt"), client.pem()).unwrap();
+    std::fs::write(dir.join("client.key"), client_key.serialize_pem()).unwrap();
+    std::fs::write(dir.join("garbage.crt"), "not a certificate\n").unwrap();
+    let table = r#"[check.apiserver]
+https = "https://127.0.0.1:6443/readyz"
+ca_file = "ca.crt"
+client_cert = "client.crt"
+client_key = "client.key"
+server_name = "kubernetes"
+"#;
+    let text = with_checks("[\"apiserver\"]", table);
+    let c = parse(&text, &dir).unwrap();
+    let CheckKind::Http(h) = &c.checks[0].kind else {
+        panic!("{:?}", c.checks[0]);
+    };
+    let tls = h.tls.as_ref().unwrap();
+    assert_eq!(tls.ca.as_ref().unwrap().path, dir.join("ca.crt"));
+    assert_eq!(tls.ca.as_ref().unwrap().pem, ca.pem().into_bytes());
+    assert_eq!(tls.server_name.as_deref(), Some("kubernetes"));
+    assert!(
+        !format!("{tls:?}").contains("PRIVATE KEY"),
+        "Debug must not show the key"
+    );
+
+    let bad = parse(
+        &text
+            .replace("\"ca.crt\"", "\"garbage.crt\"")
+            .replace("\"client.key\"", "\"missing.key\""),
+        &dir,
+    )
+    .unwrap_err();
+    let e: Vec<String> = bad.iter().map(|e| e.to_string()).collect();
+    assert!(
+        e.iter()
+            .any(|e| e.starts_with("check.apiserver.client_key: cannot read")),
+        "{e:?}"
+    );
+    // The key is the certificate's, not a key: the TLS setup says so.
+    let e = parse(&text.replace("\"client.key\"", "\"client.crt\""), &dir).unwrap_err();
+    assert!(
+        e[0].to_string().starts_with("check.apiserver.client_key:"),
+        "{e:?}"
+    );
+    let e = parse(&text.replace("\"ca.crt\"", "\"garbage.crt\""), &dir).unwrap_err();
+    assert!(
+        e[0].to_string().starts_with("check.apiserver.ca_file:")
+            && e[0].to_string().contains("no CERTIFICATE"),
+        "{e:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn relative_exec_and_file_paths_resolve_against_the_config_dir() {
+    let tables = "[check.script]\nexec = [\"./probe.sh\", \"x\"]\n[check.bare]\nexec = [\"true\"]\n[check.flag]\nfile = \"maintenance\"\n";
+    let text = with_checks(r#"["script", "bare", "flag"]"#, tables);
+    let c = parse(&text, Path::new("/etc/anyvip")).unwrap();
+    let by_name = |n: &str| c.checks.iter().find(|k| k.name == n).unwrap().kind.clone();
+    assert_eq!(
+        by_name("script"),
+        CheckKind::Exec(vec!["/etc/anyvip/./probe.sh".into(), "x".into()])
+    );
+    assert_eq!(by_name("bare"), CheckKind::Exec(vec!["true".into()]));
+    assert_eq!(
+        by_name("flag"),
+        CheckKind::File("/etc/anyvip/maintenance".into())
+    );
+}
+
+#[test]
+fn a_check_has_exactly_one_kind() {
+    let e = errors(&with_checks(
+        "[\"apiserver\"]",
+        "[check.apiserver]\ninterval = \"1s\"\n",
+    ));
+    assert_eq!(
+        e,
+        vec!["check.apiserver: no kind: set exactly one of https, http, tcp, exec, file"]
+    );
+    let e = errors(&with_checks(
+        "[\"apiserver\"]",
+        "[check.apiserver]\ntcp = \"127.0.0.1:6443\"\nfile = \"/x\"\n",
+    ));
+    assert_eq!(
+        e,
+        vec!["check.apiserver: tcp, file are set: a check has exactly one kind"]
+    );
+}
+
+#[test]
+fn check_errors_name_their_key_and_are_reported_together() {
+    let tables = r#"
+[check.a]
+https = "http://127.0.0.1:6443/readyz"
+expected_status = [200, 42]
+expect_body = ""
+
+[check.b]
+tcp = "127.0.0.1"
+interval = "10ms"
+rise = 0
+fall = 0
+
+[check.c]
+exec = []
+timeout = "2s"
+
+[check.d]
+file = "/x"
+expected_status = [200]
+ca_file = "ca.crt"
+
+[check.e]
+http = "http://127.0.0.1/"
+insecure_skip_verify = true
+
+[check.f]
+https = "https://127.0.0.1/"
+"#;
+    let e = errors(&with_checks(r#"["a", "b", "c", "d", "e", "f"]"#, tables)).join("\n");
+    for needle in [
+        "check.a.https: \"http://127.0.0.1:6443/readyz\" is not a https:// URL",
+        "check.a.expected_status[1]: 42 is not an HTTP status code",
+        "check.a.expect_body: must not be empty",
+        "check.b.tcp: \"127.0.0.1\" is not host:port",
+        "check.b.interval: \"10ms\" is too short: at least 50ms",
+        "check.b.rise: must be at least 1",
+        "check.b.fall: must be at least 1",
+        "check.c.exec: must name a program",
+        "check.c.timeout: \"2s\" must be more than 0 and less than the interval (1s)",
+        "check.d.expected_status: only for http and https checks, this is a file check",
+        "check.d.ca_file: only for https checks, this is a file check",
+        "check.e.insecure_skip_verify: only for https checks, this is a http check",
+        "check.f.ca_file: required for https",
+    ] {
+        assert!(e.contains(needle), "missing {needle:?} in\n{e}");
+    }
+}
+
+#[test]
+fn ca_file_and_skip_verify_exclude_each_other_and_client_auth_needs_both_files() {
+    let e = errors(&with_checks(
+        "[\"a\"]",
+        "[check.a]\nhttps = \"https://127.0.0.1:6443/\"\ninsecure_skip_verify = true\nca_file = \"/nonexistent/ca.crt\"\nclient_cert = \"c.crt\"\n",
+    ))
+    .join("\n");
+    assert!(
+        e.contains("check.a.insecure_skip_verify: cannot be combined with ca_file"),
+        "{e}"
+    );
+    assert!(
+        e.contains("check.a.client_key: required with client_cert"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_key_in_a_check_is_rejected_with_its_path() {
+    let e = errors(&with_checks(
+        "[\"apiserver\"]",
+        &format!("{APISERVER_TCP}intervall = \"1s\"\n"),
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("check.apiserver"), "{e:?}");
+    assert!(e[0].contains("intervall"), "{e:?}");
+}
+
+#[test]
+fn vip_checks_must_name_defined_checks_once() {
+    let e = errors(&with_checks(
+        r#"["apiserver", "nope", "apiserver"]"#,
+        APISERVER_TCP,
+    ));
+    assert_eq!(
+        e,
+        vec![
+            "vip[0].checks[1]: no [check.nope] is defined",
+            "vip[0].checks[2]: \"apiserver\" is listed twice",
+        ]
+    );
+}
+
+#[test]
+fn vip_needs_checks_or_always_but_not_both() {
+    let e = errors(&MINIMAL.replace("always = true", ""));
+    assert!(e[0].starts_with("vip[0].checks: no health checks"), "{e:?}");
+    let e = errors(&MINIMAL.replace("always = true", "checks = []"));
+    assert!(e[0].starts_with("vip[0].checks: no health checks"), "{e:?}");
+    let e = errors(&format!(
+        "{}\n{APISERVER_TCP}",
+        MINIMAL.replace("always = true", "always = true\nchecks = [\"apiserver\"]")
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("vip[0].always: cannot be combined with checks"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn an_unused_check_is_an_error() {
+    let text = with_checks(
+        "[\"apiserver\"]",
+        &format!("{APISERVER_TCP}[check.maintenance]\nfile = \"/etc/anyvip/maintenance\"\n"),
+    );
+    let e = errors(&text);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("check.maintenance: no [[vip]] lists this check"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_vip_listing_a_broken_check_is_not_told_it_is_undefined() {
+    let e = errors(&with_checks(
+        "[\"apiserver\"]",
+        "[check.apiserver]\ntcp = \"nope\"\n",
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("check.apiserver.tcp:"), "{e:?}");
+}
+
+#[test]
+fn check_names_are_restricted() {
+    let e = errors(&with_checks(
+        "[\"a b\"]",
+        "[check.\"a b\"]\ntcp = \"127.0.0.1:1\"\n",
+    ));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].contains("letters, digits"), "{e:?}");
 }
