@@ -5,6 +5,7 @@ pub mod address;
 pub mod bgp;
 pub mod config;
 pub mod daemon;
+pub mod dataplane;
 pub mod health;
 pub mod steer;
 pub mod vip;

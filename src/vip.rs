@@ -10,27 +10,38 @@ use ipnet::IpNet;
 use tokio::sync::watch;
 
 use crate::bgp::announce::{Desired, Route};
+
+/// One version of the desired set. Peers report the last version they
+/// have sent, so the daemon can wait for a withdrawal to be on the wire
+/// before it takes the address away (design invariant 2).
+#[derive(Debug, Default)]
+pub struct Published {
+    pub version: u64,
+    pub routes: Desired,
+}
 use crate::config::Vip;
 
 pub struct Announcer {
     routes: BTreeMap<IpNet, Route>,
     up: BTreeSet<IpNet>,
-    tx: watch::Sender<Arc<Desired>>,
+    tx: watch::Sender<Arc<Published>>,
+    version: u64,
 }
 
 impl Announcer {
     /// Nothing is announced until [`Announcer::set`] says so (fail closed).
     pub fn new(vips: &[Vip]) -> Announcer {
         let routes = vips.iter().map(|v| (v.prefix, route_of(v))).collect();
-        let (tx, _) = watch::channel(Arc::new(Desired::new()));
+        let (tx, _) = watch::channel(Arc::new(Published::default()));
         Announcer {
             routes,
             up: BTreeSet::new(),
             tx,
+            version: 0,
         }
     }
 
-    pub fn subscribe(&self) -> watch::Receiver<Arc<Desired>> {
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Published>> {
         self.tx.subscribe()
     }
 
@@ -55,13 +66,22 @@ impl Announcer {
         self.up.contains(prefix)
     }
 
-    fn publish(&self) {
+    /// The version of the last published set.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn publish(&mut self) {
         let desired: Desired = self
             .up
             .iter()
             .filter_map(|p| self.routes.get(p).map(|r| (*p, r.clone())))
             .collect();
-        self.tx.send_replace(Arc::new(desired));
+        self.version += 1;
+        self.tx.send_replace(Arc::new(Published {
+            version: self.version,
+            routes: desired,
+        }));
     }
 }
 
@@ -91,13 +111,14 @@ mod tests {
             communities: vec![],
             large_communities: vec![],
             extended_communities: vec![],
+            steer: None,
         }
     }
 
     #[test]
     fn nothing_is_announced_until_set_says_so() {
         let a = Announcer::new(&[vip("192.0.2.100/32")]);
-        assert!(a.subscribe().borrow().is_empty());
+        assert!(a.subscribe().borrow().routes.is_empty());
     }
 
     #[test]
@@ -107,11 +128,11 @@ mod tests {
         rx.mark_unchanged();
         assert!(a.set("192.0.2.100/32".parse().unwrap(), true));
         assert!(rx.has_changed().unwrap());
-        assert_eq!(rx.borrow_and_update().len(), 1);
+        assert_eq!(rx.borrow_and_update().routes.len(), 1);
         a.set("192.0.2.100/32".parse().unwrap(), true);
         assert!(!rx.has_changed().unwrap(), "no change, no publish");
         assert!(!a.set("198.51.100.1/32".parse().unwrap(), true));
         a.set("192.0.2.100/32".parse().unwrap(), false);
-        assert!(rx.borrow_and_update().is_empty());
+        assert!(rx.borrow_and_update().routes.is_empty());
     }
 }

@@ -46,6 +46,9 @@ impl Daemon {
             ));
         }
         config.push_str("[[vip]]\nprefix = \"192.0.2.100/32\"\nalways = true\n");
+        // This daemon runs in the test's own network namespace: it must not
+        // put addresses or nftables rules there.
+        config.push_str("[dataplane]\nmanage = false\n");
         let dir = std::env::temp_dir();
         let stem = format!("anyvip-sessions-{}-{port}", std::process::id());
         let conf = dir.join(format!("{stem}.toml"));

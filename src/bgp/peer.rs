@@ -22,9 +22,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
-use crate::bgp::announce::{Desired, Sent, SessionView};
+use crate::bgp::announce::{Sent, SessionView};
 use crate::bgp::socket::{self, Transport};
 use crate::config::{Peer, Speaker};
+use crate::vip::Published;
 
 /// How long a write may stall (peer not reading) before the connection is
 /// considered dead.
@@ -52,6 +53,9 @@ pub struct PeerStatus {
     pub prefixes_received: BTreeMap<String, u64>,
     /// Prefixes we currently announce on this session.
     pub prefixes_sent: usize,
+    /// The last version of the desired set this peer has acted on (sent,
+    /// or had nothing to send because the session is down).
+    pub converged_version: u64,
 }
 
 /// Instructions from the daemon to a running peer task.
@@ -70,7 +74,11 @@ pub struct PeerHandle {
 }
 
 /// Start the task for `peer`.
-pub fn spawn(peer: Peer, speaker: &Speaker, desired: watch::Receiver<Arc<Desired>>) -> PeerHandle {
+pub fn spawn(
+    peer: Peer,
+    speaker: &Speaker,
+    desired: watch::Receiver<Arc<Published>>,
+) -> PeerHandle {
     let (commands_tx, commands) = mpsc::channel(4);
     let (incoming_tx, incoming) = mpsc::channel(2);
     let address = SocketAddr::new(peer.address, peer.port);
@@ -87,6 +95,7 @@ pub fn spawn(peer: Peer, speaker: &Speaker, desired: watch::Receiver<Arc<Desired
         updates_sent: 0,
         prefixes_received: BTreeMap::new(),
         prefixes_sent: 0,
+        converged_version: 0,
     });
     let mut session = SessionConfig::new(speaker.asn, speaker.router_id, peer.asn);
     session.hold_time = peer.hold_time;
@@ -156,7 +165,7 @@ struct PeerTask {
     pending_accept: Option<TcpStream>,
     established: Option<Established>,
     sent: Sent,
-    desired: watch::Receiver<Arc<Desired>>,
+    desired: watch::Receiver<Arc<Published>>,
     status: watch::Sender<PeerStatus>,
 }
 
@@ -442,19 +451,21 @@ impl PeerTask {
 
     /// Bring the peer in line with the desired set; withdrawals go first.
     async fn converge(&mut self) {
-        let Some(est) = &self.established else {
-            return;
-        };
-        let connection = est.connection;
-        let desired = self.desired.borrow_and_update().clone();
-        let updates = self.sent.converge(&est.view, &desired);
-        for u in updates {
-            let (announced, withdrawn) = (u.announced().count(), u.withdrawn_routes().count());
-            tracing::info!(announced, withdrawn, "sending UPDATE");
-            self.send(connection, &Message::Update(u)).await;
+        let published = self.desired.borrow_and_update().clone();
+        if let Some(est) = &self.established {
+            let connection = est.connection;
+            let updates = self.sent.converge(&est.view, &published.routes);
+            for u in updates {
+                let (announced, withdrawn) = (u.announced().count(), u.withdrawn_routes().count());
+                tracing::info!(announced, withdrawn, "sending UPDATE");
+                self.send(connection, &Message::Update(u)).await;
+            }
         }
         let n = self.sent.len();
-        self.status.send_modify(|s| s.prefixes_sent = n);
+        self.status.send_modify(|s| {
+            s.prefixes_sent = n;
+            s.converged_version = published.version;
+        });
     }
 
     async fn send(&mut self, connection: ConnectionId, message: &Message) {

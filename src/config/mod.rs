@@ -73,6 +73,17 @@ pub struct Config {
     pub vips: Vec<Vip>,
     /// Every `[check.NAME]`, by name; each is listed by at least one VIP.
     pub checks: Vec<Check>,
+    pub dataplane: Dataplane,
+}
+
+/// `[dataplane]`: what anyvip does on the node itself (design section 6).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataplane {
+    /// Put VIP addresses on `interface` and own the `inet anyvip` nftables
+    /// table. Off only where something else delivers VIP traffic locally.
+    pub manage: bool,
+    pub interface: String,
+    pub guard: crate::steer::GuardConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -136,6 +147,8 @@ pub struct Vip {
     pub communities: Vec<Community>,
     pub large_communities: Vec<LargeCommunity>,
     pub extended_communities: Vec<ExtendedCommunity>,
+    /// DNAT of `VIP:port` to the local apiserver endpoint.
+    pub steer: Option<crate::steer::SteerConfig>,
 }
 
 /// A named health check, `[check.NAME]`.
@@ -376,6 +389,7 @@ impl Validator<'_> {
                 );
             }
         }
+        let dataplane = self.dataplane(f.dataplane);
         if peers.is_empty() && self.errors.is_empty() {
             self.error(
                 "peer",
@@ -387,6 +401,39 @@ impl Validator<'_> {
             peers,
             vips,
             checks,
+            dataplane,
+        }
+    }
+
+    fn dataplane(&mut self, d: Option<schema::Dataplane>) -> Dataplane {
+        let d = d.unwrap_or(schema::Dataplane {
+            manage: None,
+            interface: None,
+            guard: None,
+            keep_guard_on_stop: None,
+        });
+        let interface = d
+            .interface
+            .unwrap_or_else(|| crate::address::DEFAULT_INTERFACE.to_string());
+        // Linux interface names are at most 15 bytes (IFNAMSIZ - 1).
+        if interface.is_empty() || interface.len() > 15 || interface.contains(['/', ' ']) {
+            self.error(
+                "dataplane.interface",
+                format!("\"{interface}\" is not a Linux interface name"),
+            );
+        }
+        let mode = d
+            .guard
+            .as_deref()
+            .and_then(|g| self.check("dataplane.guard", g.parse::<crate::steer::GuardMode>()))
+            .unwrap_or_default();
+        Dataplane {
+            manage: d.manage.unwrap_or(true),
+            interface,
+            guard: crate::steer::GuardConfig {
+                mode,
+                keep_on_stop: d.keep_guard_on_stop.unwrap_or(true),
+            },
         }
     }
 
@@ -644,10 +691,34 @@ impl Validator<'_> {
             v.extended_communities,
             extended,
         );
+        let steer = v.steer.and_then(|st| {
+            let to = self.check(
+                &format!("{key}.steer.to"),
+                st.to.parse::<std::net::SocketAddr>().map_err(|_| {
+                    format!(
+                        "\"{}\" is not ADDRESS:PORT (e.g. \"127.0.0.1:6443\")",
+                        st.to
+                    )
+                }),
+            )?;
+            if st.port == 0 {
+                self.error(format!("{key}.steer.port"), "must be 1..=65535");
+            }
+            Some(crate::steer::SteerConfig { port: st.port, to })
+        });
+        if let (Some(p), Some(st)) = (prefix, &steer) {
+            if p.addr().is_ipv4() != st.to.is_ipv4() {
+                self.error(
+                    format!("{key}.steer.to"),
+                    "must be of the VIP's address family (nftables cannot translate between families)",
+                );
+            }
+        }
         if self.errors.len() > before {
             return None;
         }
         Some(Vip {
+            steer,
             prefix: prefix?,
             always,
             checks,

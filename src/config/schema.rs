@@ -17,6 +17,23 @@ pub struct File {
     /// `[check.NAME]` tables, by name.
     #[serde(default, rename = "check")]
     pub checks: BTreeMap<String, Check>,
+    pub dataplane: Option<Dataplane>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dataplane {
+    pub manage: Option<bool>,
+    pub interface: Option<String>,
+    pub guard: Option<String>,
+    pub keep_guard_on_stop: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Steer {
+    pub port: u16,
+    pub to: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -61,6 +78,7 @@ pub struct Vip {
     pub communities: Option<Vec<String>>,
     pub large_communities: Option<Vec<String>>,
     pub extended_communities: Option<Vec<String>>,
+    pub steer: Option<Steer>,
 }
 
 /// One named health check. Exactly one of the kind keys (`https`, `http`,

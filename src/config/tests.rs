@@ -529,3 +529,38 @@ fn check_names_are_restricted() {
     assert_eq!(e.len(), 1, "{e:?}");
     assert!(e[0].contains("letters, digits"), "{e:?}");
 }
+
+#[test]
+fn dataplane_defaults_manage_lo_and_keep_a_dropping_guard() {
+    let c = parse(MINIMAL, Path::new(".")).unwrap();
+    assert!(c.dataplane.manage);
+    assert_eq!(c.dataplane.interface, "lo");
+    assert_eq!(c.dataplane.guard.mode, crate::steer::GuardMode::Drop);
+    assert!(c.dataplane.guard.keep_on_stop);
+}
+
+#[test]
+fn dataplane_and_steer_keys_are_validated_with_their_paths() {
+    let text = format!(
+        "{}\nsteer = {{ port = 6443, to = \"[::1]:6443\" }}\n[dataplane]\nguard = \"bounce\"\ninterface = \"a-very-long-interface-name\"\n",
+        MINIMAL.trim_end()
+    );
+    let e = errors(&text).join("\n");
+    for needle in [
+        "vip[0].steer.to: must be of the VIP's address family",
+        "dataplane.guard: unknown guard mode",
+        "dataplane.interface: \"a-very-long-interface-name\" is not a Linux interface name",
+    ] {
+        assert!(e.contains(needle), "missing {needle:?} in\n{e}");
+    }
+    let ok = format!(
+        "{}\nsteer = {{ port = 6443, to = \"10.0.0.5:6443\" }}\n[dataplane]\nguard = \"reject\"\nkeep_guard_on_stop = false\n",
+        MINIMAL.trim_end()
+    );
+    let c = parse(&ok, Path::new(".")).unwrap();
+    assert_eq!(
+        c.vips[0].steer.unwrap().to,
+        "10.0.0.5:6443".parse().unwrap()
+    );
+    assert!(!c.dataplane.guard.keep_on_stop);
+}

@@ -598,6 +598,7 @@ fn vip(prefix: &str, checks: &[&str]) -> crate::config::Vip {
         communities: vec![],
         large_communities: vec![],
         extended_communities: vec![],
+        steer: None,
     }
 }
 
@@ -666,14 +667,19 @@ async fn the_announcer_gets_a_vip_only_after_rise_passes_and_loses_it_after_fall
     let checks = Checks::spawn(&[c]).unwrap();
     let v = vip("192.0.2.100/32", &["apiserver"]);
     let prefix = v.prefix;
-    let mut announcer = Announcer::new(std::slice::from_ref(&v));
+    let announcer = Announcer::new(std::slice::from_ref(&v));
     let desired = announcer.subscribe();
+    let mut lifecycle = crate::daemon::Lifecycle {
+        announcer,
+        dataplane: None,
+        peers: Vec::new(),
+    };
     let mut vips = VipHealth::new(&[v], &checks);
     let state = checks.state("apiserver").unwrap();
 
     // Exactly as the daemon's loop does it.
-    crate::daemon::follow(&mut announcer, next(&mut vips).await);
-    assert!(desired.borrow().contains_key(&prefix));
+    lifecycle.apply(next(&mut vips).await).await;
+    assert!(desired.borrow().routes.contains_key(&prefix));
     let s = state.borrow().clone();
     assert!(
         s.probes >= 4 && s.health.is_up(),
@@ -681,8 +687,8 @@ async fn the_announcer_gets_a_vip_only_after_rise_passes_and_loses_it_after_fall
     );
 
     std::fs::write(&flag, "").unwrap();
-    crate::daemon::follow(&mut announcer, next(&mut vips).await);
-    assert!(desired.borrow().is_empty(), "withdrawn");
+    lifecycle.apply(next(&mut vips).await).await;
+    assert!(desired.borrow().routes.is_empty(), "withdrawn");
     assert!(!state.borrow().health.is_up());
     std::fs::remove_dir_all(&dir).unwrap();
 }
