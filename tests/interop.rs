@@ -390,3 +390,36 @@ fn measure_start_to_route_and_rss() {
         rss[rss.len() / 2]
     );
 }
+
+#[test]
+fn a_withdrawal_through_the_announce_interface_leaves_both_routers() {
+    if !require_root("a_withdrawal_through_the_announce_interface") {
+        return;
+    }
+    let mut lab = Lab::start();
+    // The simplest check there is: a maintenance flag file. While it
+    // exists the VIP is withdrawn; the daemon drives the same Announcer
+    // every check kind drives.
+    let flag = lab.dir().join("n1-maintenance");
+    let flag_text = flag.display().to_string();
+    let config = variant(&lab, "n1", "flag", |t| {
+        let t = t.replace(
+            "prefix = \"10.201.255.1/32\"\nalways = true",
+            "prefix = \"10.201.255.1/32\"\nchecks = [\"maintenance\"]",
+        );
+        format!(
+            "{t}\n[check.maintenance]\nfile = \"{flag_text}\"\ninterval = \"100ms\"\nrise = 2\nfall = 1\n"
+        )
+    });
+    let _n1 = anyvip(&mut lab, "n1", config);
+    wait_paths(&lab, "r1", VIP4, 1);
+    wait_paths(&lab, "r2", VIP4, 1);
+    std::fs::write(&flag, "").unwrap();
+    wait_paths(&lab, "r1", VIP4, 0);
+    wait_paths(&lab, "r2", VIP4, 0);
+    // The /128 has no check and stays.
+    assert_eq!(lab.kernel_routes("r1", VIP6).len(), 1);
+    std::fs::remove_file(&flag).unwrap();
+    wait_paths(&lab, "r1", VIP4, 1);
+    wait_paths(&lab, "r2", VIP4, 1);
+}
