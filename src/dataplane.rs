@@ -11,7 +11,7 @@ use ipnet::IpNet;
 
 use crate::address::{Addresses, Ensured, Removed};
 use crate::config::{self, Vip};
-use crate::steer::{Nft, Ruleset, VipRule};
+use crate::steer::{Counters, Nft, Ruleset, VipRule};
 
 pub struct Dataplane {
     addresses: Addresses,
@@ -76,6 +76,37 @@ impl Dataplane {
         }))
     }
 
+    /// A reloaded configuration: the table is replaced (atomically) with
+    /// the new VIPs' rules. The interface cannot change without a restart.
+    pub async fn reconfigure(
+        &mut self,
+        cfg: &config::Dataplane,
+        vips: &[Vip],
+    ) -> Result<(), String> {
+        if cfg.interface != self.addresses.interface() {
+            return Err(format!(
+                "dataplane.interface changed from {} to {}: restart anyvip to apply it",
+                self.addresses.interface(),
+                cfg.interface
+            ));
+        }
+        let ruleset = ruleset(cfg, vips)?;
+        install(&self.nft, &ruleset).await?;
+        self.ruleset = ruleset;
+        self.keep_guard = cfg.guard.keep_on_stop;
+        Ok(())
+    }
+
+    /// The table's named counters, for status and metrics.
+    pub async fn counters(&self) -> Option<Counters> {
+        let nft = self.nft.clone();
+        tokio::task::spawn_blocking(move || nft.counters())
+            .await
+            .ok()?
+            .ok()
+            .flatten()
+    }
+
     /// Put the VIP address on the node (before it is announced).
     pub async fn up(&self, prefix: IpNet) -> Result<(), String> {
         match self
@@ -134,4 +165,33 @@ impl Dataplane {
             Err(e) => tracing::error!(error = %e, "nftables at stop"),
         }
     }
+}
+
+fn ruleset(cfg: &config::Dataplane, vips: &[Vip]) -> Result<Ruleset, String> {
+    let rules = vips
+        .iter()
+        .map(|v| VipRule {
+            prefix: v.prefix,
+            steer: v.steer,
+        })
+        .collect();
+    Ruleset::new(rules, cfg.guard.mode).map_err(|e| e.to_string())
+}
+
+async fn install(nft: &Nft, ruleset: &Ruleset) -> Result<(), String> {
+    let installed = {
+        let (nft, ruleset) = (nft.clone(), ruleset.clone());
+        tokio::task::spawn_blocking(move || nft.reconcile(&ruleset))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("nftables: {e}"))?
+    };
+    for s in &installed.sysctls {
+        tracing::info!(sysctl = %s, "sysctl set for VIP steering");
+    }
+    tracing::info!(
+        replaced = installed.replaced,
+        "nftables table inet anyvip installed"
+    );
+    Ok(())
 }

@@ -4,6 +4,7 @@
 pub mod address;
 pub mod bgp;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod dataplane;
 pub mod health;

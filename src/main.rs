@@ -78,7 +78,13 @@ fn run(path: &std::path::Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(anyvip::daemon::run(config)) {
+    let (control, requests) = anyvip::control::Control::new();
+    match runtime.block_on(anyvip::daemon::run(
+        path.to_path_buf(),
+        config,
+        control,
+        requests,
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "anyvip failed");

@@ -1,15 +1,16 @@
 //! The set of VIPs the daemon wants announced, and the one interface that
-//! changes it: the daemon calls [`Announcer::set`] once for `always = true`
-//! VIPs and on every change of the health checks' VIP combiner
-//! (`crate::health::VipHealth`); every peer task watches the published set.
+//! changes it: the VIP lifecycle (health checks, drain, resume) calls
+//! [`Announcer::set`]; every peer task watches the published set.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use anyvip_proto::attribute::Community;
 use ipnet::IpNet;
 use tokio::sync::watch;
 
 use crate::bgp::announce::{Desired, Route};
+use crate::config::{Drain, Vip};
 
 /// One version of the desired set. Peers report the last version they
 /// have sent, so the daemon can wait for a withdrawal to be on the wire
@@ -19,23 +20,45 @@ pub struct Published {
     pub version: u64,
     pub routes: Desired,
 }
-use crate::config::Vip;
+
+/// How a VIP is announced right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    #[default]
+    Withdrawn,
+    Announced,
+    /// Still announced, but made unattractive (RFC 8326 GRACEFUL_SHUTDOWN,
+    /// the drain prepends and MED) so routers move flows elsewhere before
+    /// the withdrawal.
+    Draining,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Withdrawn => "withdrawn",
+            Mode::Announced => "announced",
+            Mode::Draining => "draining",
+        }
+    }
+}
 
 pub struct Announcer {
     routes: BTreeMap<IpNet, Route>,
-    up: BTreeSet<IpNet>,
+    modes: BTreeMap<IpNet, Mode>,
+    drain: Drain,
     tx: watch::Sender<Arc<Published>>,
     version: u64,
 }
 
 impl Announcer {
     /// Nothing is announced until [`Announcer::set`] says so (fail closed).
-    pub fn new(vips: &[Vip]) -> Announcer {
-        let routes = vips.iter().map(|v| (v.prefix, route_of(v))).collect();
+    pub fn new(vips: &[Vip], drain: &Drain) -> Announcer {
         let (tx, _) = watch::channel(Arc::new(Published::default()));
         Announcer {
-            routes,
-            up: BTreeSet::new(),
+            routes: vips.iter().map(|v| (v.prefix, route_of(v))).collect(),
+            modes: BTreeMap::new(),
+            drain: drain.clone(),
             tx,
             version: 0,
         }
@@ -45,25 +68,30 @@ impl Announcer {
         self.tx.subscribe()
     }
 
-    /// Announce or withdraw one VIP. Unknown prefixes are ignored (and
+    /// Change how one VIP is announced. Unknown prefixes are ignored (and
     /// reported as `false`).
-    pub fn set(&mut self, prefix: IpNet, announce: bool) -> bool {
+    pub fn set(&mut self, prefix: IpNet, mode: Mode) -> bool {
         if !self.routes.contains_key(&prefix) {
             return false;
         }
-        let changed = if announce {
-            self.up.insert(prefix)
-        } else {
-            self.up.remove(&prefix)
-        };
-        if changed {
+        if self.mode(&prefix) != mode {
+            self.modes.insert(prefix, mode);
             self.publish();
         }
         true
     }
 
-    pub fn is_announced(&self, prefix: &IpNet) -> bool {
-        self.up.contains(prefix)
+    pub fn mode(&self, prefix: &IpNet) -> Mode {
+        self.modes.get(prefix).copied().unwrap_or_default()
+    }
+
+    /// A reloaded configuration: new attributes go out to the peers at
+    /// once; VIPs no longer configured are withdrawn.
+    pub fn reconfigure(&mut self, vips: &[Vip], drain: &Drain) {
+        self.routes = vips.iter().map(|v| (v.prefix, route_of(v))).collect();
+        self.modes.retain(|p, _| self.routes.contains_key(p));
+        self.drain = drain.clone();
+        self.publish();
     }
 
     /// The version of the last published set.
@@ -72,16 +100,37 @@ impl Announcer {
     }
 
     fn publish(&mut self) {
-        let desired: Desired = self
-            .up
+        let routes: Desired = self
+            .modes
             .iter()
-            .filter_map(|p| self.routes.get(p).map(|r| (*p, r.clone())))
+            .filter_map(|(p, mode)| {
+                let route = self.routes.get(p)?;
+                match mode {
+                    Mode::Withdrawn => None,
+                    Mode::Announced => Some((*p, route.clone())),
+                    Mode::Draining => Some((*p, self.draining(route))),
+                }
+            })
             .collect();
         self.version += 1;
         self.tx.send_replace(Arc::new(Published {
             version: self.version,
-            routes: desired,
+            routes,
         }));
+    }
+
+    /// RFC 8326 §4: the route gets GRACEFUL_SHUTDOWN; for routers that do
+    /// not act on it, the configured drain prepends and MED.
+    fn draining(&self, route: &Route) -> Route {
+        let mut r = route.clone();
+        if !r.communities.contains(&Community::GRACEFUL_SHUTDOWN) {
+            r.communities.push(Community::GRACEFUL_SHUTDOWN);
+        }
+        r.prepend = r.prepend.saturating_add(self.drain.prepend);
+        if let Some(med) = self.drain.med {
+            r.med = Some(med);
+        }
+        r
     }
 }
 
@@ -99,40 +148,82 @@ fn route_of(v: &Vip) -> Route {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn vip(p: &str) -> Vip {
         Vip {
             prefix: p.parse().unwrap(),
             always: true,
             checks: vec![],
-            med: None,
+            med: Some(10),
             local_pref: 100,
             prepend: 0,
-            communities: vec![],
+            communities: vec![Community::new(65000, 100)],
             large_communities: vec![],
             extended_communities: vec![],
             steer: None,
         }
     }
 
+    fn drain() -> Drain {
+        Drain {
+            delay: Duration::from_secs(5),
+            prepend: 3,
+            med: Some(1000),
+        }
+    }
+
     #[test]
     fn nothing_is_announced_until_set_says_so() {
-        let a = Announcer::new(&[vip("192.0.2.100/32")]);
+        let a = Announcer::new(&[vip("192.0.2.100/32")], &drain());
         assert!(a.subscribe().borrow().routes.is_empty());
     }
 
     #[test]
     fn set_publishes_only_on_change_and_ignores_unknown_prefixes() {
-        let mut a = Announcer::new(&[vip("192.0.2.100/32"), vip("2001:db8::100/128")]);
+        let mut a = Announcer::new(&[vip("192.0.2.100/32"), vip("2001:db8::100/128")], &drain());
         let mut rx = a.subscribe();
         rx.mark_unchanged();
-        assert!(a.set("192.0.2.100/32".parse().unwrap(), true));
+        let p: IpNet = "192.0.2.100/32".parse().unwrap();
+        assert!(a.set(p, Mode::Announced));
         assert!(rx.has_changed().unwrap());
         assert_eq!(rx.borrow_and_update().routes.len(), 1);
-        a.set("192.0.2.100/32".parse().unwrap(), true);
+        a.set(p, Mode::Announced);
         assert!(!rx.has_changed().unwrap(), "no change, no publish");
-        assert!(!a.set("198.51.100.1/32".parse().unwrap(), true));
-        a.set("192.0.2.100/32".parse().unwrap(), false);
+        assert!(!a.set("198.51.100.1/32".parse().unwrap(), Mode::Announced));
+        a.set(p, Mode::Withdrawn);
         assert!(rx.borrow_and_update().routes.is_empty());
+    }
+
+    #[test]
+    fn draining_adds_graceful_shutdown_prepends_and_med() {
+        let mut a = Announcer::new(&[vip("192.0.2.100/32")], &drain());
+        let rx = a.subscribe();
+        let p: IpNet = "192.0.2.100/32".parse().unwrap();
+        a.set(p, Mode::Draining);
+        let r = rx.borrow().routes[&p].clone();
+        assert!(r.communities.contains(&Community::GRACEFUL_SHUTDOWN));
+        assert!(r.communities.contains(&Community::new(65000, 100)));
+        assert_eq!(r.prepend, 3);
+        assert_eq!(r.med, Some(1000));
+        a.set(p, Mode::Announced);
+        assert_eq!(
+            rx.borrow().routes[&p].communities,
+            vec![Community::new(65000, 100)]
+        );
+    }
+
+    #[test]
+    fn reconfigure_withdraws_vips_that_are_gone() {
+        let mut a = Announcer::new(&[vip("192.0.2.100/32"), vip("192.0.2.101/32")], &drain());
+        let rx = a.subscribe();
+        a.set("192.0.2.100/32".parse().unwrap(), Mode::Announced);
+        a.set("192.0.2.101/32".parse().unwrap(), Mode::Announced);
+        a.reconfigure(&[vip("192.0.2.101/32")], &drain());
+        let routes = &rx.borrow().routes;
+        assert_eq!(
+            routes.keys().map(|p| p.to_string()).collect::<Vec<_>>(),
+            vec!["192.0.2.101/32"]
+        );
     }
 }

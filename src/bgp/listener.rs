@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -20,8 +20,12 @@ impl Dispatch {
         self.peers.insert(canonical(address), to);
     }
 
-    fn route(&self, address: IpAddr) -> Option<&mpsc::Sender<TcpStream>> {
-        self.peers.get(&canonical(address))
+    pub fn remove(&mut self, address: IpAddr) {
+        self.peers.remove(&canonical(address));
+    }
+
+    fn route(&self, address: IpAddr) -> Option<mpsc::Sender<TcpStream>> {
+        self.peers.get(&canonical(address)).cloned()
     }
 }
 
@@ -34,7 +38,7 @@ fn canonical(address: IpAddr) -> IpAddr {
 }
 
 /// Accept forever, dispatching to peer tasks.
-pub async fn serve(listener: TcpListener, dispatch: Arc<Dispatch>) {
+pub async fn serve(listener: TcpListener, dispatch: Arc<RwLock<Dispatch>>) {
     let local = listener.local_addr().ok();
     loop {
         let (stream, remote) = match listener.accept().await {
@@ -46,7 +50,9 @@ pub async fn serve(listener: TcpListener, dispatch: Arc<Dispatch>) {
                 continue;
             }
         };
-        match dispatch.route(remote.ip()) {
+        // Peers come and go with reloads: look up at every accept.
+        let to = dispatch.read().ok().and_then(|d| d.route(remote.ip()));
+        match to {
             Some(to) => {
                 if to.try_send(stream).is_err() {
                     tracing::debug!(%remote, "peer task busy or gone; connection closed");

@@ -74,7 +74,25 @@ pub struct Config {
     /// Every `[check.NAME]`, by name; each is listed by at least one VIP.
     pub checks: Vec<Check>,
     pub dataplane: Dataplane,
+    pub drain: Drain,
 }
+
+/// `[drain]`: how a planned withdrawal happens (RFC 8326).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Drain {
+    /// Between re-announcing with GRACEFUL_SHUTDOWN and withdrawing: long
+    /// enough for routers to move new flows elsewhere and for requests in
+    /// flight to finish.
+    pub delay: Duration,
+    /// Extra copies of our AS while draining (eBGP), for routers that do
+    /// not act on GRACEFUL_SHUTDOWN.
+    pub prepend: u8,
+    /// MED while draining, for the same routers.
+    pub med: Option<u32>,
+}
+
+/// Default drain delay: a few of the routers' keepalive intervals.
+pub const DEFAULT_DRAIN_DELAY: Duration = Duration::from_secs(5);
 
 /// `[dataplane]`: what anyvip does on the node itself (design section 6).
 #[derive(Debug, Clone, PartialEq)]
@@ -390,6 +408,7 @@ impl Validator<'_> {
             }
         }
         let dataplane = self.dataplane(f.dataplane);
+        let drain = self.drain(f.drain);
         if peers.is_empty() && self.errors.is_empty() {
             self.error(
                 "peer",
@@ -402,6 +421,28 @@ impl Validator<'_> {
             vips,
             checks,
             dataplane,
+            drain,
+        }
+    }
+
+    fn drain(&mut self, d: Option<schema::Drain>) -> Drain {
+        let Some(d) = d else {
+            return Drain {
+                delay: DEFAULT_DRAIN_DELAY,
+                prepend: 0,
+                med: None,
+            };
+        };
+        let delay = match d.delay.as_deref() {
+            None => DEFAULT_DRAIN_DELAY,
+            Some(t) => self
+                .check("drain.delay", duration(t))
+                .unwrap_or(DEFAULT_DRAIN_DELAY),
+        };
+        Drain {
+            delay,
+            prepend: d.prepend.unwrap_or(0),
+            med: d.med,
         }
     }
 

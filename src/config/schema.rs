@@ -18,6 +18,15 @@ pub struct File {
     #[serde(default, rename = "check")]
     pub checks: BTreeMap<String, Check>,
     pub dataplane: Option<Dataplane>,
+    pub drain: Option<Drain>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Drain {
+    pub delay: Option<String>,
+    pub prepend: Option<u8>,
+    pub med: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -667,18 +667,41 @@ async fn the_announcer_gets_a_vip_only_after_rise_passes_and_loses_it_after_fall
     let checks = Checks::spawn(&[c]).unwrap();
     let v = vip("192.0.2.100/32", &["apiserver"]);
     let prefix = v.prefix;
-    let announcer = Announcer::new(std::slice::from_ref(&v));
+    let announcer = Announcer::new(
+        std::slice::from_ref(&v),
+        &crate::config::Drain {
+            delay: std::time::Duration::from_secs(5),
+            prepend: 0,
+            med: None,
+        },
+    );
     let desired = announcer.subscribe();
-    let mut lifecycle = crate::daemon::Lifecycle {
-        announcer,
-        dataplane: None,
-        peers: Vec::new(),
+    let config = crate::config::Config {
+        speaker: crate::config::Speaker {
+            asn: anyvip_proto::Asn(65001),
+            router_id: "192.0.2.1".parse().unwrap(),
+            listen: vec![],
+        },
+        peers: vec![],
+        vips: vec![v.clone()],
+        checks: vec![],
+        dataplane: crate::config::Dataplane {
+            manage: false,
+            interface: "lo".to_string(),
+            guard: crate::steer::GuardConfig::default(),
+        },
+        drain: crate::config::Drain {
+            delay: std::time::Duration::from_secs(5),
+            prepend: 0,
+            med: None,
+        },
     };
+    let mut lifecycle = crate::daemon::Lifecycle::new(announcer, None, &config);
     let mut vips = VipHealth::new(&[v], &checks);
     let state = checks.state("apiserver").unwrap();
 
     // Exactly as the daemon's loop does it.
-    lifecycle.apply(next(&mut vips).await).await;
+    lifecycle.health(next(&mut vips).await).await;
     assert!(desired.borrow().routes.contains_key(&prefix));
     let s = state.borrow().clone();
     assert!(
@@ -687,7 +710,7 @@ async fn the_announcer_gets_a_vip_only_after_rise_passes_and_loses_it_after_fall
     );
 
     std::fs::write(&flag, "").unwrap();
-    lifecycle.apply(next(&mut vips).await).await;
+    lifecycle.health(next(&mut vips).await).await;
     assert!(desired.borrow().routes.is_empty(), "withdrawn");
     assert!(!state.borrow().health.is_up());
     std::fs::remove_dir_all(&dir).unwrap();
