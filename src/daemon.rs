@@ -19,6 +19,7 @@ use crate::config::{self, Config, Peer};
 use crate::control::{Control, Request, Snapshot, VipStatus};
 use crate::dataplane::Dataplane;
 use crate::health::{Checks, VipChange, VipHealth};
+use crate::notify;
 use crate::vip::{Announcer, Mode};
 
 /// How long peers get to send their Cease and close at a stop.
@@ -73,6 +74,7 @@ pub async fn run(
         daemon.start_peer(p);
     }
     daemon.lifecycle.always_up().await;
+    let _ = notify::ready(&daemon.summary());
     daemon.main_loop(requests).await
 }
 
@@ -125,22 +127,40 @@ impl Daemon {
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
         let mut hup = signal(SignalKind::hangup())?;
+        // Fed from this loop and nowhere else: if the loop hangs, systemd
+        // sees the watchdog starve and restarts us (design invariant 4).
+        let mut watchdog = notify::Watchdog::from_env();
         let why = loop {
             tokio::select! {
-                changes = self.vip_health.changed() => self.lifecycle.health(changes).await,
-                () = sleep_until(self.lifecycle.next_deadline()) => self.lifecycle.reconcile().await,
-                Some(request) = requests.recv() => self.handle(request).await,
+                () = watchdog.tick() => watchdog.ping(),
+                changes = self.vip_health.changed() => {
+                    self.lifecycle.health(changes).await;
+                    let _ = notify::status(&self.summary());
+                }
+                () = sleep_until(self.lifecycle.next_deadline()) => {
+                    self.lifecycle.reconcile().await;
+                    let _ = notify::status(&self.summary());
+                }
+                Some(request) = requests.recv() => {
+                    self.handle(request).await;
+                    let _ = notify::status(&self.summary());
+                }
                 _ = hup.recv() => {
+                    let _ = notify::reloading();
                     let result = self.reload().await;
                     if let Err(e) = &result {
                         tracing::error!(error = %e, "reload failed; the running configuration stays");
                     }
+                    let _ = notify::ready(&self.summary());
                 }
                 _ = term.recv() => break "SIGTERM",
                 _ = int.recv() => break "SIGINT",
             }
         };
-        self.shutdown(why, &mut requests, &mut term, &mut int).await;
+        let _ = notify::stopping();
+        let _ = notify::extend_timeout(self.config.drain.delay + STOP_GRACE + WITHDRAW_GRACE);
+        self.shutdown(why, &mut requests, &mut term, &mut int, &mut watchdog)
+            .await;
         Ok(())
     }
 
@@ -159,6 +179,28 @@ impl Daemon {
                 let _ = reply.send(self.reload().await);
             }
         }
+    }
+
+    /// One line for systemd's STATUS=: sessions up and VIPs announced.
+    fn summary(&self) -> String {
+        let established = self
+            .peers
+            .values()
+            .filter(|(_, h)| h.status.borrow().state == anyvip_fsm::State::Established)
+            .count();
+        let vips = self.lifecycle.status();
+        let announced = vips.iter().filter(|v| v.mode == Mode::Announced).count();
+        let draining = vips.iter().filter(|v| v.mode == Mode::Draining).count();
+        format!(
+            "{established}/{} sessions established; {announced}/{} VIPs announced{}",
+            self.peers.len(),
+            vips.len(),
+            if draining > 0 {
+                format!(", {draining} draining")
+            } else {
+                String::new()
+            }
+        )
     }
 
     async fn snapshot(&self) -> Snapshot {
@@ -191,11 +233,13 @@ impl Daemon {
         requests: &mut mpsc::Receiver<Request>,
         term: &mut tokio::signal::unix::Signal,
         int: &mut tokio::signal::unix::Signal,
+        watchdog: &mut notify::Watchdog,
     ) {
         tracing::info!(signal = why, delay = ?self.config.drain.delay, "stopping: draining VIPs");
         let _ = self.lifecycle.drain(None, true).await;
         while self.lifecycle.draining() {
             tokio::select! {
+                () = watchdog.tick() => watchdog.ping(),
                 changes = self.vip_health.changed() => self.lifecycle.health(changes).await,
                 () = sleep_until(self.lifecycle.next_deadline()) => self.lifecycle.reconcile().await,
                 Some(request) = requests.recv() => match request {

@@ -8,5 +8,6 @@ pub mod control;
 pub mod daemon;
 pub mod dataplane;
 pub mod health;
+pub mod notify;
 pub mod steer;
 pub mod vip;
