@@ -3,7 +3,12 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::header::{HEADER_LEN, MAX_LEN};
 use crate::notification::{self, ErrorCode, Notification};
+
+/// The most data a NOTIFICATION (header, code and subcode, data) can carry
+/// and still fit any session's maximum message length.
+const MAX_NOTIFICATION_DATA: usize = MAX_LEN - HEADER_LEN - 2;
 
 /// Everything that can be wrong with bytes a peer sent.
 ///
@@ -133,12 +138,19 @@ impl DecodeError {
             DecodeError::MalformedAsPath { .. } => {
                 (ErrorCode::Update, update::MALFORMED_AS_PATH, Bytes::new())
             }
-            // RFC 7313 §5: the data field carries the complete message.
-            DecodeError::RouteRefreshLength { message } => (
-                ErrorCode::RouteRefresh,
-                route_refresh::INVALID_MESSAGE_LENGTH,
-                message.clone(),
-            ),
+            // RFC 7313 §5: the data field carries the complete message, as
+            // much of it as a NOTIFICATION can hold: a ROUTE-REFRESH may be
+            // up to the maximum message length itself, and a NOTIFICATION
+            // that does not fit could not be sent at all.
+            DecodeError::RouteRefreshLength { message } => {
+                let mut data = message.clone();
+                data.truncate(MAX_NOTIFICATION_DATA);
+                (
+                    ErrorCode::RouteRefresh,
+                    route_refresh::INVALID_MESSAGE_LENGTH,
+                    data,
+                )
+            }
         };
         Notification::new(code, subcode, data)
     }
