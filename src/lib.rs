@@ -2,6 +2,7 @@
 //! the integration tests drive the same modules.
 
 pub mod address;
+pub mod api;
 pub mod bgp;
 pub mod config;
 pub mod control;

@@ -1,15 +1,29 @@
 //! anyvip: announce a Kubernetes control-plane VIP over BGP while the local
 //! apiserver is healthy.
 
+use anyvip::api::client::{Client, ClientError};
 use anyvip::config;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+
+/// Exit codes of the control commands (`status`, `drain`, `resume`,
+/// `reload`); usage errors are 2 as well (clap's).
+const EXIT_REFUSED: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+const EXIT_UNREACHABLE: u8 = 3;
 
 #[derive(Parser)]
-#[command(name = "anyvip", version, about)]
+#[command(
+    name = "anyvip",
+    version,
+    about,
+    after_help = "Control commands (status, drain, resume, reload) talk to the running daemon \
+over its control socket; they exit 0 when done, 1 when the daemon refused or failed, \
+2 on a usage or configuration error, 3 when the daemon cannot be reached."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,8 +41,70 @@ enum Command {
         #[arg(short, long, default_value = "/etc/anyvip/anyvip.toml")]
         config: PathBuf,
     },
+    /// Show the BGP sessions, the VIPs and the health checks.
+    ///
+    /// Peers: state, how long in it, prefixes sent and received, last
+    /// error or NOTIFICATION. VIPs: announced, draining or withdrawn, and
+    /// why. Checks: health, last result and latency.
+    Status {
+        /// Print the daemon's JSON document instead of tables.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// Drain a VIP, or all: GRACEFUL_SHUTDOWN, then withdraw.
+    ///
+    /// The VIP is re-announced with GRACEFUL_SHUTDOWN (65535:0) and the
+    /// configured drain prepends and MED, so routers move traffic away, and
+    /// withdrawn after [drain] delay. It stays withdrawn until `resume`.
+    /// Prints the VIPs affected.
+    Drain {
+        /// The VIP's prefix or address (e.g. 192.0.2.100/32); all VIPs if omitted.
+        #[arg(value_parser = parse_vip)]
+        vip: Option<String>,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// Undo a drain: the VIP is announced again while its checks are up.
+    ///
+    /// Prints the VIPs affected.
+    Resume {
+        /// The VIP's prefix or address; all VIPs if omitted.
+        #[arg(value_parser = parse_vip)]
+        vip: Option<String>,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// Re-read the configuration file, as SIGHUP does.
+    ///
+    /// Sessions whose settings did not change stay up, new peers start,
+    /// removed ones are closed. An invalid file is refused with the reason
+    /// (exit 1) and the running configuration stays. [api] settings apply
+    /// only at the next start.
+    Reload {
+        #[command(flatten)]
+        socket: SocketArg,
+    },
     /// Print the version.
     Version,
+}
+
+#[derive(Args)]
+struct SocketArg {
+    /// The daemon's control socket ([api] socket in its configuration).
+    #[arg(
+        short,
+        long,
+        value_name = "PATH",
+        env = "ANYVIP_SOCKET",
+        default_value = config::DEFAULT_SOCKET
+    )]
+    socket: PathBuf,
+}
+
+fn parse_vip(s: &str) -> Result<String, String> {
+    anyvip::api::parse_vip(s).map(|p| p.to_string())
 }
 
 fn main() -> ExitCode {
@@ -51,9 +127,68 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("{e}");
-                ExitCode::from(2)
+                ExitCode::from(EXIT_USAGE)
             }
         },
+        Command::Status { json, socket } => control(socket, |c| async move {
+            if json {
+                // The daemon's own document, as it sent it.
+                let (status, body) = c.request(hyper::Method::GET, "/v1/status").await?;
+                if !status.is_success() {
+                    let message = serde_json::from_slice::<anyvip::api::json::Error>(&body)
+                        .map(|e| e.error)
+                        .unwrap_or_else(|_| status.to_string());
+                    return Err(ClientError::Refused { status, message });
+                }
+                Ok(String::from_utf8_lossy(&body).into_owned())
+            } else {
+                Ok(anyvip::api::table::status(&c.status().await?))
+            }
+        }),
+        Command::Drain { vip, socket } => control(socket, |c| async move {
+            let vips = c.drain(vip.as_deref()).await?;
+            Ok(anyvip::api::table::vips(&vips))
+        }),
+        Command::Resume { vip, socket } => control(socket, |c| async move {
+            let vips = c.resume(vip.as_deref()).await?;
+            Ok(anyvip::api::table::vips(&vips))
+        }),
+        Command::Reload { socket } => control(socket, |c| async move {
+            c.reload().await?;
+            Ok("configuration reloaded\n".to_string())
+        }),
+    }
+}
+
+/// Run one control command against the daemon: print what it answers, or
+/// why not, and exit accordingly.
+fn control<F, Fut>(socket: SocketArg, f: F) -> ExitCode
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = Result<String, ClientError>>,
+{
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("anyvip: cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_REFUSED);
+        }
+    };
+    match runtime.block_on(f(Client::new(socket.socket))) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("anyvip: {e}");
+            ExitCode::from(match e {
+                ClientError::Unreachable { .. } => EXIT_UNREACHABLE,
+                ClientError::Refused { .. } | ClientError::BadAnswer(_) => EXIT_REFUSED,
+            })
+        }
     }
 }
 
@@ -63,7 +198,7 @@ fn run(path: &std::path::Path) -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
-            return ExitCode::from(2);
+            return ExitCode::from(EXIT_USAGE);
         }
     };
     // One thread: keepalives, health checks and the API share one event
@@ -79,12 +214,15 @@ fn run(path: &std::path::Path) -> ExitCode {
         }
     };
     let (control, requests) = anyvip::control::Control::new();
-    match runtime.block_on(anyvip::daemon::run(
-        path.to_path_buf(),
-        config,
-        control,
-        requests,
-    )) {
+    let result = runtime.block_on(async {
+        // The control socket and metrics first: a socket that cannot be
+        // bound stops the start, before any session or route exists.
+        let api = anyvip::api::start(&config.api, control.clone()).await?;
+        let result = anyvip::daemon::run(path.to_path_buf(), config, control, requests).await;
+        drop(api);
+        result
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "anyvip failed");

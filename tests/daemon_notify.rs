@@ -18,9 +18,11 @@ fn the_daemon_sends_ready_watchdog_reloading_and_stopping() {
     let config = dir.join("anyvip.toml");
     // A passive peer that never connects; no data plane (this test runs in
     // its own namespace: nothing must be added there).
+    let api = dir.join("anyvip.sock");
     std::fs::write(
         &config,
-        "[speaker]\nasn = 65001\nrouter_id = \"10.0.0.1\"\nlisten = [\"127.0.0.1:0\"]\n\
+        format!("[api]\nsocket = \"{}\"\n", api.display())
+            + "[speaker]\nasn = 65001\nrouter_id = \"10.0.0.1\"\nlisten = [\"127.0.0.1:0\"]\n\
          [[peer]]\naddress = \"127.0.0.2\"\nasn = 65010\npassive = true\n\
          [[vip]]\nprefix = \"192.0.2.100/32\"\nalways = true\n\
          [drain]\ndelay = \"200ms\"\n\

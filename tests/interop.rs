@@ -18,12 +18,30 @@ const NODES: [&str; 3] = ["n1", "n2", "n3"];
 const CONVERGE: Duration = Duration::from_secs(60);
 
 fn anyvip(lab: &mut Lab, node: &str, config: PathBuf) -> Spawned {
+    let config = with_own_socket(lab, node, config);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_anyvip"));
     cmd.arg("run")
         .arg("-c")
         .arg(config)
         .env("ANYVIP_LOG", "debug");
     lab.spawn(node, cmd)
+}
+
+/// Every anyvip of a netns lab shares one file system, so each gets its own
+/// control socket (`[api] socket`) in the lab's directory: a copy of
+/// `config` beside it (relative paths in it still resolve the same).
+fn with_own_socket(lab: &Lab, node: &str, config: PathBuf) -> PathBuf {
+    static SPAWNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let text = std::fs::read_to_string(&config).expect("node config");
+    if text.contains("\n[api]") {
+        return config;
+    }
+    let n = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let socket = lab.dir().join(format!("{node}-{n}.sock"));
+    let copy = config.with_file_name(format!("anyvip-{node}-{n}.toml"));
+    let api = format!("\n[api]\nsocket = \"{}\"\n", socket.display());
+    std::fs::write(&copy, text + &api).expect("write the config with its socket");
+    copy
 }
 
 /// Start anyvip on `nodes` with the lab's own config files.

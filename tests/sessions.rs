@@ -4,20 +4,21 @@
 //! without routers (but do bind 127.0.0.x addresses: no root needed).
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyvip_proto::attribute::{AsPath, Origin};
-use anyvip_proto::{
-    frame, Asn, Attribute, AttributeValue, Capability, Context, ErrorCode, Family, HoldTime,
-    Message, Nlri, Open, Update,
-};
+use anyvip_proto::{Attribute, AttributeValue, ErrorCode, Family, Message, Nlri, Update};
+
+mod bgp_peer;
+use bgp_peer::Peer;
 
 /// The daemon under test; killed (it is ours) when dropped.
 struct Daemon {
     child: Child,
     log: std::path::PathBuf,
+    socket: std::path::PathBuf,
     port: u16,
 }
 
@@ -26,6 +27,7 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log);
+        let _ = std::fs::remove_file(&self.socket);
     }
 }
 
@@ -53,6 +55,9 @@ impl Daemon {
         let stem = format!("anyvip-sessions-{}-{port}", std::process::id());
         let conf = dir.join(format!("{stem}.toml"));
         let log = dir.join(format!("{stem}.log"));
+        // Its own control socket: the default one is shared by every daemon.
+        let socket = dir.join(format!("{stem}.sock"));
+        config.push_str(&format!("[api]\nsocket = \"{}\"\n", socket.display()));
         std::fs::write(&conf, config).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_anyvip"))
             .args(["run", "-c"])
@@ -63,7 +68,12 @@ impl Daemon {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start anyvip");
-        let d = Daemon { child, log, port };
+        let d = Daemon {
+            child,
+            log,
+            socket,
+            port,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect_timeout(&d.addr(), Duration::from_millis(200)).is_err() {
             assert!(
@@ -94,87 +104,6 @@ impl Daemon {
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
             .expect("VmRSS")
-    }
-}
-
-/// A scripted BGP peer.
-struct Peer {
-    stream: TcpStream,
-    buf: Vec<u8>,
-    ctx: Context,
-}
-
-impl Peer {
-    fn connect(from: Ipv4Addr, to: SocketAddr) -> Peer {
-        let socket =
-            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        socket
-            .bind(&SocketAddr::new(IpAddr::V4(from), 0).into())
-            .unwrap();
-        socket
-            .connect_timeout(&to.into(), Duration::from_secs(5))
-            .unwrap();
-        let stream: TcpStream = socket.into();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(15)))
-            .unwrap();
-        Peer {
-            stream,
-            buf: Vec::new(),
-            ctx: Context::FOUR_OCTET_AS,
-        }
-    }
-
-    /// The next message, or `None` on EOF.
-    fn recv(&mut self) -> Option<Message> {
-        loop {
-            if let Some(f) = frame(&self.buf, &self.ctx).expect("anyvip sends valid framing") {
-                let len = f.message.len();
-                let m = Message::decode(&f, &self.ctx).expect("anyvip sends valid messages");
-                self.buf.drain(..len);
-                return Some(m);
-            }
-            let mut chunk = [0u8; 4096];
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return None,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) => panic!("read: {e}"),
-            }
-        }
-    }
-
-    fn send(&mut self, m: &Message) {
-        self.stream
-            .write_all(&m.to_bytes(&self.ctx).unwrap())
-            .unwrap();
-    }
-
-    /// Answer anyvip's OPEN and reach Established.
-    fn establish(&mut self) {
-        match self.recv() {
-            Some(Message::Open(o)) => assert_eq!(o.asn(), Asn(65001)),
-            other => panic!("expected OPEN, got {other:?}"),
-        }
-        self.send(&Message::Open(Open::new(
-            Asn(65010),
-            HoldTime::new(9).unwrap(),
-            Ipv4Addr::new(10, 0, 0, 2),
-            vec![Capability::Multiprotocol(Family::IPV4_UNICAST)],
-        )));
-        self.send(&Message::Keepalive);
-        assert_eq!(self.recv(), Some(Message::Keepalive));
-    }
-
-    /// Read until a KEEPALIVE arrives; panic on a NOTIFICATION or EOF.
-    fn expect_alive(&mut self) {
-        loop {
-            match self.recv() {
-                Some(Message::Keepalive) => return,
-                Some(Message::Notification(n)) => panic!("session reset: {n}"),
-                None => panic!("session closed"),
-                Some(_) => {}
-            }
-        }
     }
 }
 

@@ -210,6 +210,11 @@ impl Sent {
         self.routes.len()
     }
 
+    /// The prefixes announced, for status and metrics.
+    pub fn prefixes(&self) -> impl Iterator<Item = &IpNet> + '_ {
+        self.routes.keys()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.routes.is_empty()
     }

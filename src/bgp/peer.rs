@@ -53,6 +53,8 @@ pub struct PeerStatus {
     pub prefixes_received: BTreeMap<String, u64>,
     /// Prefixes we currently announce on this session.
     pub prefixes_sent: usize,
+    /// The same, by family ("ipv4-unicast", "ipv6-unicast").
+    pub prefixes_sent_by_family: BTreeMap<String, u64>,
     /// The last version of the desired set this peer has acted on (sent,
     /// or had nothing to send because the session is down).
     pub converged_version: u64,
@@ -95,6 +97,7 @@ pub fn spawn(
         updates_sent: 0,
         prefixes_received: BTreeMap::new(),
         prefixes_sent: 0,
+        prefixes_sent_by_family: BTreeMap::new(),
         converged_version: 0,
     });
     let mut session = SessionConfig::new(speaker.asn, speaker.router_id, peer.asn);
@@ -388,7 +391,10 @@ impl PeerTask {
                 }
                 self.established = None;
                 self.sent = Sent::default();
-                self.status.send_modify(|s| s.prefixes_sent = 0);
+                self.status.send_modify(|s| {
+                    s.prefixes_sent = 0;
+                    s.prefixes_sent_by_family.clear();
+                });
             }
             Action::UpdateReceived(update) => self.count_received(&update),
             Action::RouteRefreshRequested(rr) => {
@@ -462,8 +468,15 @@ impl PeerTask {
             }
         }
         let n = self.sent.len();
+        let mut by_family: BTreeMap<String, u64> = BTreeMap::new();
+        for p in self.sent.prefixes() {
+            *by_family
+                .entry(family_of_prefix(p).to_string())
+                .or_default() += 1;
+        }
         self.status.send_modify(|s| {
             s.prefixes_sent = n;
+            s.prefixes_sent_by_family = by_family;
             s.converged_version = published.version;
         });
     }
@@ -546,6 +559,13 @@ impl PeerTask {
 
     fn set_error(&self, error: String) {
         self.status.send_modify(|s| s.last_error = Some(error));
+    }
+}
+
+fn family_of_prefix(p: &ipnet::IpNet) -> Family {
+    match p {
+        ipnet::IpNet::V4(_) => Family::IPV4_UNICAST,
+        ipnet::IpNet::V6(_) => Family::IPV6_UNICAST,
     }
 }
 

@@ -37,7 +37,10 @@
 //! nothing, which usually means a maintenance flag that was meant to drain
 //! a VIP but never will.
 
+mod api;
 mod schema;
+
+pub use api::{Api, DEFAULT_SOCKET, DEFAULT_SOCKET_MODE};
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -75,6 +78,8 @@ pub struct Config {
     pub checks: Vec<Check>,
     pub dataplane: Dataplane,
     pub drain: Drain,
+    /// `[api]`: the control socket and the metrics endpoint.
+    pub api: Api,
 }
 
 /// `[drain]`: how a planned withdrawal happens (RFC 8326).
@@ -409,6 +414,7 @@ impl Validator<'_> {
         }
         let dataplane = self.dataplane(f.dataplane);
         let drain = self.drain(f.drain);
+        let api = self.api(f.api);
         if peers.is_empty() && self.errors.is_empty() {
             self.error(
                 "peer",
@@ -422,6 +428,7 @@ impl Validator<'_> {
             checks,
             dataplane,
             drain,
+            api,
         }
     }
 

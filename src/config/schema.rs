@@ -19,6 +19,7 @@ pub struct File {
     pub checks: BTreeMap<String, Check>,
     pub dataplane: Option<Dataplane>,
     pub drain: Option<Drain>,
+    pub api: Option<super::api::Schema>,
 }
 
 #[derive(Debug, Deserialize)]

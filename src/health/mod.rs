@@ -19,6 +19,7 @@
 mod exec;
 mod file;
 pub mod http;
+pub mod latency;
 pub mod state;
 mod tcp;
 
@@ -108,6 +109,8 @@ pub struct CheckState {
     pub failures: u64,
     /// Health changes since start.
     pub transitions: u64,
+    /// Every probe's latency since start.
+    pub latency: latency::LatencyHistogram,
 }
 
 /// A running check.
@@ -202,6 +205,7 @@ pub fn spawn(check: &Check, changed: Arc<Notify>) -> Result<CheckHandle, String>
         probes: 0,
         failures: 0,
         transitions: 0,
+        latency: latency::LatencyHistogram::default(),
     };
     let (tx, state) = watch::channel(initial);
     let task = tokio::spawn(run(check.clone(), prober, tx, changed));
@@ -293,6 +297,7 @@ async fn run(check: Check, prober: Prober, tx: watch::Sender<CheckState>, change
             let same = s.last.as_ref().map(|p| p.outcome.pass) == Some(outcome.pass);
             s.consecutive = if same { s.consecutive + 1 } else { 1 };
             s.probes += 1;
+            s.latency.observe(latency);
             if !outcome.pass {
                 s.failures += 1;
                 s.last_error = Some(outcome.reason.clone());

@@ -551,6 +551,7 @@ fn state(name: &str, health: Health, last: Option<Outcome>) -> CheckState {
         probes: 1,
         failures: 0,
         transitions: 0,
+        latency: Default::default(),
     }
 }
 
@@ -695,6 +696,7 @@ async fn the_announcer_gets_a_vip_only_after_rise_passes_and_loses_it_after_fall
             prepend: 0,
             med: None,
         },
+        api: crate::config::Api::default(),
     };
     let mut lifecycle = crate::daemon::Lifecycle::new(announcer, None, &config);
     let mut vips = VipHealth::new(&[v], &checks);
@@ -707,6 +709,11 @@ async fn the_announcer_gets_a_vip_only_after_rise_passes_and_loses_it_after_fall
     assert!(
         s.probes >= 4 && s.health.is_up(),
         "announced before rise: {s:?}"
+    );
+    assert_eq!(
+        s.latency.count(),
+        s.probes,
+        "every probe is in the histogram"
     );
 
     std::fs::write(&flag, "").unwrap();
