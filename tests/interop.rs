@@ -441,3 +441,57 @@ fn a_withdrawal_through_the_announce_interface_leaves_both_routers() {
     wait_paths(&lab, "r1", VIP4, 1);
     wait_paths(&lab, "r2", VIP4, 1);
 }
+
+#[test]
+fn drain_shows_frr_a_graceful_shutdown_path_before_the_withdrawal_and_resume_restores_it() {
+    if !require_root("drain_shows_frr_a_graceful_shutdown_path") {
+        return;
+    }
+    let mut lab = Lab::start_with(lab::Options {
+        bird: false,
+        ..lab::Options::default()
+    });
+    let socket = lab.dir().join("n1-drain.sock");
+    let socket_text = socket.display().to_string();
+    let config = variant(&lab, "n1", "drain", |t| {
+        format!(
+            "{t}\n[drain]\ndelay = \"4s\"\nprepend = 2\nmed = 500\n[api]\nsocket = \"{socket_text}\"\n"
+        )
+    });
+    let _n1 = anyvip(&mut lab, "n1", config);
+    wait_paths(&lab, "r1", VIP4, 1);
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_anyvip"))
+            .args(args)
+            .arg("-s")
+            .arg(&socket)
+            .output()
+            .expect("run the CLI");
+        assert!(out.status.success(), "anyvip {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    cli(&["drain"]);
+    // RFC 8326: first the worse path (GRACEFUL_SHUTDOWN, prepends, MED),
+    // while the route still forwards...
+    wait_until(CONVERGE, "the graceful-shutdown path on FRR", || {
+        frr_paths(&lab, VIP4).first().is_some_and(|p| {
+            let c = p["community"]["string"].as_str().unwrap_or_default();
+            (c.contains("graceful-shutdown") || c.contains("65535:0"))
+                && p["aspath"]["string"] == "65001 65001 65001"
+                && p["metric"] == 500
+        })
+    });
+    assert_eq!(
+        lab.kernel_routes("r1", VIP4).len(),
+        1,
+        "still forwarding while draining"
+    );
+    assert!(cli(&["status"]).contains("draining"));
+    // ...then, after the drain delay, the withdrawal.
+    wait_paths(&lab, "r1", VIP4, 0);
+    cli(&["resume"]);
+    wait_paths(&lab, "r1", VIP4, 1);
+    let path = &frr_paths(&lab, VIP4)[0];
+    assert_eq!(path["aspath"]["string"], "65001", "{path:#}");
+    assert_eq!(path["community"]["string"], "65001:100", "{path:#}");
+}
