@@ -304,20 +304,32 @@ impl PeerTask {
                 Err(e) => Err(e),
             };
             self.bump(|s| s.messages_received += 1);
-            let event = match decoded {
-                Ok(message) => Event::MessageReceived {
-                    connection: id,
-                    message,
-                },
+            match decoded {
+                Ok(message) => {
+                    self.feed(Event::MessageReceived {
+                        connection: id,
+                        message,
+                    })
+                    .await
+                }
                 Err(error) => {
                     tracing::warn!(%error, "undecodable message from peer");
-                    Event::DecodeError {
+                    self.feed(Event::DecodeError {
                         connection: id,
                         error,
+                    })
+                    .await;
+                    // The stream cannot be resynchronised after a framing
+                    // or decode error: whatever the FSM did, this
+                    // connection is finished (never decode the same bad
+                    // bytes twice).
+                    if self.conns.iter().any(|c| c.id == id) {
+                        self.drop_conn(id);
+                        self.feed(Event::TcpConnectionFails { connection: id }).await;
                     }
+                    return;
                 }
-            };
-            self.feed(event).await;
+            }
         }
     }
 
