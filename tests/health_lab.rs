@@ -1218,16 +1218,82 @@ fn loop_guard_drops_vip_packets_sent_to_a_withdrawn_or_stopped_node_without_forw
     );
 }
 
-/// `router`'s neighbour entry for `ip` on `dev`: (state, has a lladdr).
-fn neighbour(lab: &Lab, router: &str, ip: &str, dev: &str) -> Option<(String, bool)> {
-    let out = lab.exec_ok(router, &["ip", "-j", "neigh", "show", "to", ip, "dev", dev]);
+/// `router`'s neighbour entries, both families: (ip, dev) -> (state, has a
+/// link-layer address).
+fn neighbours(lab: &Lab, router: &str) -> BTreeMap<(String, String), (String, bool)> {
+    let out = lab.exec_ok(router, &["ip", "-j", "neigh", "show"]);
     let doc: Value = serde_json::from_str(if out.trim().is_empty() { "[]" } else { &out }).unwrap();
-    doc.as_array()?.first().map(|e| {
-        (
-            e["state"][0].as_str().unwrap_or("").to_string(),
-            e.get("lladdr").is_some(),
-        )
-    })
+    doc.as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            (
+                (
+                    e["dst"].as_str().unwrap_or("").to_string(),
+                    e["dev"].as_str().unwrap_or("").to_string(),
+                ),
+                (
+                    e["state"][0].as_str().unwrap_or("").to_string(),
+                    e.get("lladdr").is_some(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Make each `(router, dev, ip)` resolve `ip` on `dev` (one ping bound to
+/// `dev`, all at once) and tell, for each, whether it got an answer. The
+/// entries are watched while the pings run: an answer shows as a link-layer
+/// address; no answer as FAILED, or as an entry that was INCOMPLETE and is
+/// gone (the kernel garbage-collects FAILED entries). An entry never seen
+/// at all means the probe never asked, which fails the test.
+fn resolve_all(lab: &Lab, probes: &[(&str, String, String)]) -> Vec<bool> {
+    let mut pings = Vec::new();
+    for (router, dev, ip) in probes {
+        let mut argv = ping_argv(ip, 1);
+        argv.extend(["-I".to_string(), dev.clone()]);
+        pings.push(
+            netns::in_ns(lab.ns(router), &argv)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("{argv:?}: {e}")),
+        );
+    }
+    let mut seen = vec![false; probes.len()];
+    let mut answer: Vec<Option<bool>> = vec![None; probes.len()];
+    let done = try_wait_until(Duration::from_secs(15), "neighbour resolution", || {
+        let tables: BTreeMap<&str, _> = ROUTERS.iter().map(|r| (*r, neighbours(lab, r))).collect();
+        for (i, (router, dev, ip)) in probes.iter().enumerate() {
+            if answer[i].is_some() {
+                continue;
+            }
+            match tables[router].get(&(ip.clone(), dev.clone())) {
+                Some((_, true)) => answer[i] = Some(true),
+                Some((state, false)) if state == "FAILED" => answer[i] = Some(false),
+                Some(_) => seen[i] = true,
+                None if seen[i] => answer[i] = Some(false),
+                None => {}
+            }
+        }
+        answer.iter().all(Option::is_some)
+    });
+    for mut p in pings {
+        let _ = p.wait();
+    }
+    if let Err(e) = done {
+        let pending: Vec<_> = probes
+            .iter()
+            .zip(&answer)
+            .filter(|(_, a)| a.is_none())
+            .map(|(p, _)| p)
+            .collect();
+        panic!("{e}: no neighbour entry ever seen for {pending:?}");
+    }
+    answer
+        .into_iter()
+        .map(|a| a.expect("all decided"))
+        .collect()
 }
 
 #[test]
@@ -1289,24 +1355,16 @@ fn no_node_answers_arp_or_nd_for_a_vip_on_any_link() {
             }
         }
     }
-    for r in ROUTERS {
-        let pings: Vec<Vec<String>> = probes
-            .iter()
-            .filter(|p| p.0 == r)
-            .map(|(_, dev, ip, _)| {
-                let mut argv = ping_argv(ip, 1);
-                argv.extend(["-I".to_string(), dev.clone()]);
-                argv
-            })
-            .collect();
-        run_together(&lab, r, &pings);
-    }
-    for (r, dev, ip, answers) in &probes {
-        let resolved = resolved(&lab, r, ip, dev);
-        if *answers {
-            assert!(resolved, "{r} {dev}: the node's {ip} does not resolve");
+    let asks: Vec<(&str, String, String)> = probes
+        .iter()
+        .map(|(r, dev, ip, _)| (*r, dev.clone(), ip.clone()))
+        .collect();
+    let answered = resolve_all(&lab, &asks);
+    for ((r, dev, ip, node_address), answered) in probes.iter().zip(answered) {
+        if *node_address {
+            assert!(answered, "{r} {dev}: the node's {ip} does not resolve");
         } else {
-            assert!(!resolved, "{r} {dev}: a node answered for the VIP {ip}");
+            assert!(!answered, "{r} {dev}: a node answered for the VIP {ip}");
         }
     }
 
@@ -1336,31 +1394,14 @@ fn no_node_answers_arp_or_nd_for_a_vip_on_any_link() {
             "nodad",
         ],
     );
-    for ip in [VIP4_ADDR, VIP6_ADDR] {
-        lab.exec_ok("r1", &["ip", "neigh", "flush", "dev", "eth1"]);
-        let mut argv = ping_argv(ip, 1);
-        argv.extend(["-I".to_string(), "eth1".to_string()]);
-        run_together(&lab, "r1", &[argv]);
-        assert!(
-            resolved(&lab, "r1", ip, "eth1"),
-            "control: {ip} should resolve once n1 answers for it"
-        );
-    }
-}
-
-/// Wait until `router`'s neighbour entry for `ip` on `dev` has a link-layer
-/// address (true) or has FAILED (false).
-fn resolved(lab: &Lab, router: &str, ip: &str, dev: &str) -> bool {
-    let mut state = None;
-    wait_until(
-        Duration::from_secs(10),
-        "the neighbour to resolve or fail",
-        || {
-            state = neighbour(lab, router, ip, dev);
-            matches!(&state, Some((_, true))) || matches!(&state, Some((s, false)) if s == "FAILED")
-        },
+    lab.exec_ok("r1", &["ip", "neigh", "flush", "dev", "eth1"]);
+    lab.exec_ok("r1", &["ip", "-6", "neigh", "flush", "dev", "eth1"]);
+    let asks = [VIP4_ADDR, VIP6_ADDR].map(|ip| ("r1", "eth1".to_string(), ip.to_string()));
+    assert_eq!(
+        resolve_all(&lab, &asks),
+        [true, true],
+        "control: the VIPs should resolve once n1 answers for them"
     );
-    state.is_some_and(|(_, lladdr)| lladdr)
 }
 
 #[test]

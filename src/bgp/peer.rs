@@ -325,7 +325,8 @@ impl PeerTask {
                     // bytes twice).
                     if self.conns.iter().any(|c| c.id == id) {
                         self.drop_conn(id);
-                        self.feed(Event::TcpConnectionFails { connection: id }).await;
+                        self.feed(Event::TcpConnectionFails { connection: id })
+                            .await;
                     }
                     return;
                 }
