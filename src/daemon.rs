@@ -342,6 +342,9 @@ struct Record {
     checks: Vec<String>,
     healthy: bool,
     drained: bool,
+    /// The maintenance flag (a `file` check) is set: drain like an operator
+    /// drain, undone when the flag goes.
+    maintenance: bool,
     mode: Mode,
     since: SystemTime,
     reason: String,
@@ -356,6 +359,7 @@ impl Record {
             checks: v.checks.clone(),
             healthy: false,
             drained: false,
+            maintenance: false,
             mode: Mode::Withdrawn,
             since: SystemTime::now(),
             reason: "starting: not yet healthy".to_string(),
@@ -367,7 +371,7 @@ impl Record {
     /// Where this VIP should be now: unhealthy is withdrawn at once; a
     /// drained VIP goes through Draining for the drain delay.
     fn target(&self, now: Instant) -> Mode {
-        match (self.healthy, self.drained, self.mode) {
+        match (self.healthy, self.drained || self.maintenance, self.mode) {
             (false, _, _) => Mode::Withdrawn,
             (true, false, _) => Mode::Announced,
             (true, true, Mode::Announced) => Mode::Draining,
@@ -425,7 +429,8 @@ impl Lifecycle {
     pub(crate) async fn health(&mut self, changes: Vec<VipChange>) {
         for c in changes {
             if let Some(r) = self.vips.get_mut(&c.prefix) {
-                r.healthy = c.up;
+                r.healthy = c.up || c.maintenance;
+                r.maintenance = c.maintenance;
                 r.reason = c.reason;
             }
         }
@@ -488,6 +493,7 @@ impl Lifecycle {
                 // and drain carry over until the next reconcile.
                 r.mode = old.mode;
                 r.drained = old.drained;
+                r.maintenance = old.maintenance && old.checks == v.checks;
                 r.since = old.since;
                 r.transitions = old.transitions;
                 r.drain_until = old.drain_until;
@@ -519,7 +525,7 @@ impl Lifecycle {
     }
 
     /// Move every VIP to where it should be, withdrawals first.
-    async fn reconcile(&mut self) {
+    pub(crate) async fn reconcile(&mut self) {
         let now = Instant::now();
         let moves: Vec<(IpNet, Mode, Mode)> = self
             .vips
@@ -598,8 +604,10 @@ impl Lifecycle {
             .map(|(p, r)| VipStatus {
                 prefix: *p,
                 mode: r.mode,
-                healthy: r.healthy,
-                drained: r.drained,
+                // Under maintenance the VIP is not healthy: its flag check
+                // fails (it is drained rather than withdrawn at once).
+                healthy: r.healthy && !r.maintenance,
+                drained: r.drained || r.maintenance,
                 checks: r.checks.clone(),
                 since: r.since,
                 reason: r.reason.clone(),

@@ -561,8 +561,12 @@ fn status_drain_resume_maintenance_and_metrics() {
     );
     assert_eq!(vip(&d.status())["mode"], "announced", "nothing changed");
 
-    // The maintenance flag withdraws at once (no drain: the check failed).
+    // The maintenance flag drains (design section 5: present = drain):
+    // GRACEFUL_SHUTDOWN first, the withdrawal after the drain delay.
     std::fs::write(setup.maintenance(), "").unwrap();
+    tor1.wait_for(WAIT, "the GRACEFUL_SHUTDOWN announcement", |m| {
+        is_update_for(m, true).is_some_and(gshut)
+    });
     tor1.wait_for(WAIT, "the withdrawal", |m| {
         is_update_for(m, false).is_some()
     });

@@ -344,6 +344,10 @@ impl ResultLog {
 pub struct VipChange {
     pub prefix: IpNet,
     pub up: bool,
+    /// Down only because a `file` check (the maintenance flag) fails while
+    /// every other check passes: the VIP is drained (RFC 8326), not
+    /// withdrawn at once (design section 5: "present = drain").
+    pub maintenance: bool,
     /// Why: "all checks up (apiserver)" or "check apiserver is down: HTTP/2 500 (expected 200)".
     pub reason: String,
 }
@@ -375,6 +379,29 @@ struct VipEntry {
     prefix: IpNet,
     checks: Vec<watch::Receiver<CheckState>>,
     up: bool,
+    maintenance: bool,
+}
+
+/// `(up, maintenance, reason)` of one VIP: maintenance when the only
+/// checks that are down are `file` checks.
+fn combine_vip(states: &[CheckState]) -> (bool, bool, String) {
+    let (up, reason) = combine(states);
+    if up {
+        return (true, false, reason);
+    }
+    let (files, others): (Vec<&CheckState>, Vec<&CheckState>) =
+        states.iter().partition(|s| s.kind == "file");
+    let others_up = others.iter().all(|s| s.health.is_up());
+    // Only a flag actually seen counts: before a file check's first
+    // result its VIP is simply not up yet (fail closed).
+    let down_files: Vec<&&CheckState> = files.iter().filter(|s| !s.health.is_up()).collect();
+    let maintenance =
+        others_up && !down_files.is_empty() && down_files.iter().all(|s| s.last.is_some());
+    if maintenance {
+        let (_, why) = combine(files);
+        return (false, true, format!("maintenance: {why}"));
+    }
+    (false, false, reason)
 }
 
 /// The VIP combiner: per VIP with checks, "up" while all its checks are up.
@@ -409,6 +436,7 @@ impl VipHealth {
                     .collect::<Option<Vec<_>>>()
                     .unwrap_or_default(),
                 up: false,
+                maintenance: false,
             })
             .collect();
         VipHealth {
@@ -422,12 +450,14 @@ impl VipHealth {
         let mut out = Vec::new();
         for v in &mut self.vips {
             let states: Vec<CheckState> = v.checks.iter().map(|r| r.borrow().clone()).collect();
-            let (up, reason) = combine(&states);
-            if up != v.up {
+            let (up, maintenance, reason) = combine_vip(&states);
+            if (up, maintenance) != (v.up, v.maintenance) {
                 v.up = up;
+                v.maintenance = maintenance;
                 out.push(VipChange {
                     prefix: v.prefix,
                     up,
+                    maintenance,
                     reason,
                 });
             }

@@ -627,11 +627,22 @@ async fn vip_health_follows_its_checks_and_vips_are_independent() {
     assert!(vips.evaluate().is_empty());
     assert!(!vips.is_up(&v4) && !vips.is_up(&v6));
 
-    let changes = next(&mut vips).await;
-    assert_eq!(changes.len(), 1, "{changes:?}");
-    assert_eq!((changes[0].prefix, changes[0].up), (v4, true));
-    assert_eq!(changes[0].reason, "all checks up (a)");
+    // a passes: the /32 comes up. The /128's only failing check is a
+    // `file` check (b, the maintenance flag): it is in maintenance, which
+    // the lifecycle turns into a drain rather than a plain withdrawal.
+    let mut seen = Vec::new();
+    while !(seen.iter().any(|c: &VipChange| c.prefix == v4 && c.up)
+        && seen
+            .iter()
+            .any(|c: &VipChange| c.prefix == v6 && c.maintenance))
+    {
+        seen.extend(next(&mut vips).await);
+    }
+    assert!(vips.is_up(&v4));
     assert!(!vips.is_up(&v6), "b is still down");
+    let v4_up = seen.iter().find(|c| c.prefix == v4).unwrap();
+    assert_eq!(v4_up.reason, "all checks up (a)");
+    assert!(!seen.iter().any(|c| c.prefix == v6 && c.up));
 
     std::fs::remove_file(&b).unwrap();
     let changes = next(&mut vips).await;
@@ -640,6 +651,7 @@ async fn vip_health_follows_its_checks_and_vips_are_independent() {
         vec![VipChange {
             prefix: v6,
             up: true,
+            maintenance: false,
             reason: "all checks up (a, b)".into(),
         }]
     );
@@ -651,8 +663,11 @@ async fn vip_health_follows_its_checks_and_vips_are_independent() {
     assert_eq!(changes.len(), 2, "{changes:?}");
     assert!(changes.iter().all(|c| !c.up));
     assert!(
-        changes[0].reason.starts_with("check a is down:")
-            && changes[0].reason.ends_with("exists (maintenance)"),
+        changes[0]
+            .reason
+            .starts_with("maintenance: check a is down:")
+            && changes[0].reason.ends_with("exists (maintenance)")
+            && changes.iter().all(|c| c.maintenance),
         "{changes:?}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
@@ -671,7 +686,7 @@ async fn the_announcer_gets_a_vip_only_after_rise_passes_and_loses_it_after_fall
     let announcer = Announcer::new(
         std::slice::from_ref(&v),
         &crate::config::Drain {
-            delay: std::time::Duration::from_secs(5),
+            delay: std::time::Duration::from_millis(200),
             prepend: 0,
             med: None,
         },
@@ -692,7 +707,7 @@ async fn the_announcer_gets_a_vip_only_after_rise_passes_and_loses_it_after_fall
             guard: crate::steer::GuardConfig::default(),
         },
         drain: crate::config::Drain {
-            delay: std::time::Duration::from_secs(5),
+            delay: std::time::Duration::from_millis(200),
             prepend: 0,
             med: None,
         },
@@ -716,9 +731,22 @@ async fn the_announcer_gets_a_vip_only_after_rise_passes_and_loses_it_after_fall
         "every probe is in the histogram"
     );
 
+    // The maintenance flag drains (design section 5): first the route
+    // with GRACEFUL_SHUTDOWN, then, after the drain delay, the withdrawal.
     std::fs::write(&flag, "").unwrap();
     lifecycle.health(next(&mut vips).await).await;
-    assert!(desired.borrow().routes.is_empty(), "withdrawn");
     assert!(!state.borrow().health.is_up());
+    assert!(
+        desired.borrow().routes[&prefix]
+            .communities
+            .contains(&anyvip_proto::attribute::Community::GRACEFUL_SHUTDOWN),
+        "draining"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    lifecycle.reconcile().await;
+    assert!(
+        desired.borrow().routes.is_empty(),
+        "withdrawn after the drain delay"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
