@@ -28,6 +28,18 @@
 //! flag the loops check, then the lab's `Drop` runs) and on errors; with
 //! `--keep` the lab stays up and the commands to look around (and to tear
 //! it down: `anyvip-lab-demo --teardown <id>`) are printed.
+//!
+//! The failover benchmark: `scripts/demo --bench 5` (or
+//! `anyvip-lab-demo --bench 5`) builds the same lab (every BGP session with
+//! hold_time "3s", `[drain] delay = "2s"`) and runs 5 trials of each
+//! scenario on n2, then prints a table (median, p90, max) with the settings:
+//! health failure (apiserver mode down) -> path gone, recovery (mode ok) ->
+//! path back, anyvip SIGKILL -> path gone, anyvip start -> first
+//! announcement, node frozen (nftables drop of all its traffic) -> path
+//! gone, drain (`anyvip drain -s SOCKET`) -> path gone and the client's
+//! failed requests; each on FRR (r1) and BIRD (r2), the path's presence
+//! polled in the routers' kernel tables every ~5 ms. A scenario that cannot
+//! be done (time out, command failing) is printed as "not measured: why".
 
 #[path = "../../../tests/lab/mod.rs"]
 mod netlab;
@@ -70,6 +82,9 @@ struct Cli {
     /// Short holds between the steps (for tests; the view is the same).
     #[arg(long)]
     quick: bool,
+    /// The failover benchmark: N trials per scenario, then a table.
+    #[arg(long, value_name = "N")]
+    bench: Option<u32>,
     /// Tear down a lab left by `--keep` (its id, e.g. av12345x0), then exit.
     #[arg(long, value_name = "LAB_ID")]
     teardown: Option<String>,
@@ -156,7 +171,10 @@ fn main() -> ExitCode {
         topology: cli.topology.clone(),
         ..Options::default()
     });
-    let result = Demo::new(&cli, &bins, &mut lab).and_then(|mut d| d.run());
+    let result = Demo::new(&cli, &bins, &mut lab).and_then(|mut d| match cli.bench {
+        Some(n) => bench(&mut d, n.max(1)),
+        None => d.run(),
+    });
     let code = match &result {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) if e == STOPPED => {
@@ -236,6 +254,9 @@ struct Node {
     control: PathBuf,
     socket: PathBuf,
     mode: &'static str,
+    /// anyvip's config and the pid it runs as (restarted by `--bench`).
+    config: PathBuf,
+    anyvip_pid: u32,
 }
 
 impl Node {
@@ -429,16 +450,15 @@ impl<'a> Demo<'a> {
                 },
             )?;
             let socket = dir.join(format!("{name}-anyvip.sock"));
-            let config = node_config(lab, name, &ca, &socket)?;
-            let mut av = Command::new(&bins.anyvip);
-            av.arg("run").arg("-c").arg(&config);
-            av.env("ANYVIP_LOG", "info");
-            lab.spawn(name, av);
+            let config = node_config(lab, name, &ca, &socket, cli.bench.is_some())?;
+            let anyvip_pid = spawn_anyvip(lab, bins, name, &config);
             nodes.push(Node {
                 name,
                 control,
                 socket,
                 mode: "ok",
+                config,
+                anyvip_pid,
             });
         }
         if interrupted() {
@@ -850,7 +870,7 @@ fn via(lab: &Lab, router: &str) -> Vec<String> {
 
 /// The node's lab config (speaker, peers) with the demo's check, VIP and
 /// control socket instead of its `always = true` VIPs.
-fn node_config(lab: &Lab, node: &str, ca: &Path, socket: &Path) -> Result<PathBuf> {
+fn node_config(lab: &Lab, node: &str, ca: &Path, socket: &Path, bench: bool) -> Result<PathBuf> {
     let base_path = lab.host_path(node, "/etc/anyvip/anyvip.toml");
     let base =
         std::fs::read_to_string(&base_path).map_err(|e| format!("{}: {e}", base_path.display()))?;
@@ -862,7 +882,17 @@ fn node_config(lab: &Lab, node: &str, ca: &Path, socket: &Path) -> Result<PathBu
         .filter(|l| !l.starts_with("# No health checks"))
         .collect::<Vec<_>>()
         .join("\n");
-    let body = format!(
+    // The benchmark: a short hold time (a frozen node's path goes after it)
+    // and a short drain delay.
+    let head = if bench {
+        head.replace(
+            "\nfamilies = [",
+            &format!("\nhold_time = \"{BENCH_HOLD_TIME}\"\nfamilies = ["),
+        )
+    } else {
+        head
+    };
+    let mut body = format!(
         r#"
 # The demo: announce the VIP while the local apiserver answers /readyz.
 [check.apiserver]
@@ -884,6 +914,13 @@ socket = "{socket}"
         ca = ca.display(),
         socket = socket.display()
     );
+    if bench {
+        let _ = write!(
+            body,
+            "\n[drain]\ndelay = \"{}ms\"\n",
+            BENCH_DRAIN_DELAY.as_millis()
+        );
+    }
     let path = lab.dir().join(format!("{node}-anyvip.toml"));
     std::fs::write(&path, format!("{head}\n{body}"))
         .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -952,4 +989,398 @@ fn teardown(id: &str) -> Result<()> {
     }
     println!("lab {id}: {removed} namespaces removed with everything that ran in them");
     Ok(())
+}
+
+/// Start anyvip on `node` with `config`; its pid.
+fn spawn_anyvip(lab: &mut Lab, bins: &Bins, node: &str, config: &Path) -> u32 {
+    let mut av = Command::new(&bins.anyvip);
+    av.arg("run").arg("-c").arg(config);
+    av.env("ANYVIP_LOG", "info");
+    lab.spawn(node, av).pid
+}
+
+// ------------------------------------------------------------- --bench N
+
+/// The hold time every BGP session of the benchmark offers (a frozen node's
+/// path leaves after it).
+const BENCH_HOLD_TIME: &str = "3s";
+const BENCH_DRAIN_DELAY: Duration = Duration::from_secs(2);
+/// The node every trial acts on.
+const BENCH_NODE: &str = "n2";
+/// A path leaving (health, kill, freeze, drain) takes well under this.
+const GONE_TIMEOUT: Duration = Duration::from_secs(20);
+/// The nftables table that freezes a node.
+const FREEZE_TABLE: &str = "anyvip_bench_freeze";
+
+/// One line of the table: samples of one measure on one router.
+struct Series {
+    what: &'static str,
+    router: &'static str,
+    unit: &'static str,
+    samples: Vec<u128>,
+    /// Why it was not measured (or not for every trial).
+    note: Option<String>,
+}
+
+impl Series {
+    fn new(what: &'static str, router: &'static str, unit: &'static str) -> Series {
+        Series {
+            what,
+            router,
+            unit,
+            samples: Vec::new(),
+            note: None,
+        }
+    }
+
+    /// Per router: `what` on FRR, then on BIRD.
+    fn both(what: &'static str) -> [Series; 2] {
+        [
+            Series::new(what, "FRR", "ms"),
+            Series::new(what, "BIRD", "ms"),
+        ]
+    }
+}
+
+/// Nearest-rank percentile of sorted samples.
+fn percentile(sorted: &[u128], p: f64) -> u128 {
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn bench_table(series: &[Series], n: u32, lab: &str) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\nanyvip failover benchmark: lab {lab}, {n} trial(s) per scenario, acting on {BENCH_NODE}"
+    );
+    let _ = writeln!(
+        s,
+        "settings: https check every 200 ms (timeout 150 ms), fall 2, rise 3; BGP hold time {BENCH_HOLD_TIME} (every session); \
+         drain delay {} ms (GRACEFUL_SHUTDOWN community, no prepend); path polled in the routers' kernel tables every ~5 ms",
+        BENCH_DRAIN_DELAY.as_millis()
+    );
+    let _ = writeln!(
+        s,
+        "\n{:<48} {:<6} {:>3} {:>8} {:>8} {:>8}",
+        "scenario", "router", "n", "median", "p90", "max"
+    );
+    for x in series {
+        let mut v = x.samples.clone();
+        v.sort_unstable();
+        if v.is_empty() {
+            let _ = writeln!(
+                s,
+                "{:<48} {:<6} not measured: {}",
+                x.what,
+                x.router,
+                x.note.as_deref().unwrap_or("no trial ran")
+            );
+            continue;
+        }
+        let u = if x.unit == "ms" { " ms" } else { "" };
+        let _ = write!(
+            s,
+            "{:<48} {:<6} {:>3} {:>8} {:>8} {:>8}",
+            x.what,
+            x.router,
+            v.len(),
+            format!("{}{u}", percentile(&v, 0.5)),
+            format!("{}{u}", percentile(&v, 0.9)),
+            format!("{}{u}", v[v.len() - 1]),
+        );
+        if let Some(note) = &x.note {
+            let _ = write!(s, "   (only {} of {n} trials: {note})", v.len());
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// Until both routers' kernel tables have the VIP through n1, n2 and n3.
+fn wait_all(lab: &Lab, timeout: Duration) -> Result<Duration> {
+    let start = Instant::now();
+    loop {
+        if ROUTERS.iter().all(|(r, _)| via(lab, r) == NODES) {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > timeout {
+            return Err(format!(
+                "the VIP did not get its three paths on both routers within {timeout:?}"
+            ));
+        }
+        sleep(Duration::from_millis(20))?;
+    }
+}
+
+/// Poll both routers' kernel tables every ~5 ms until `node`'s path has
+/// left (`back` false) or joined each; the time from `t0`, FRR then BIRD.
+fn track_path(
+    lab: &Lab,
+    node: &str,
+    t0: Instant,
+    back: bool,
+    timeout: Duration,
+) -> Result<Vec<u128>> {
+    let mut seen: Vec<Option<u128>> = vec![None; ROUTERS.len()];
+    while seen.iter().any(Option::is_none) {
+        for (i, (r, _)) in ROUTERS.iter().enumerate() {
+            if seen[i].is_none() && via(lab, r).iter().any(|n| n == node) == back {
+                seen[i] = Some(t0.elapsed().as_millis());
+            }
+        }
+        if seen.iter().all(Option::is_some) {
+            break;
+        }
+        if t0.elapsed() > timeout {
+            let missing: Vec<&str> = ROUTERS
+                .iter()
+                .zip(&seen)
+                .filter(|(_, s)| s.is_none())
+                .map(|((_, name), _)| *name)
+                .collect();
+            return Err(format!(
+                "{node}'s path did not {} {} within {timeout:?}",
+                if back { "join" } else { "leave" },
+                missing.join(" and ")
+            ));
+        }
+        if interrupted() {
+            return Err(STOPPED.into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(seen.into_iter().flatten().collect())
+}
+
+fn freeze(lab: &Lab, node: &str) -> Result<()> {
+    let rules = format!(
+        "table inet {FREEZE_TABLE} {{\n\
+         chain in {{ type filter hook prerouting priority -500; policy drop; }}\n\
+         chain out {{ type filter hook output priority -500; policy drop; }}\n}}\n"
+    );
+    let path = lab.dir().join(format!("{node}-freeze.nft"));
+    std::fs::write(&path, rules).map_err(|e| format!("{}: {e}", path.display()))?;
+    let out = lab.exec(node, &["nft", "-f", &path.display().to_string()]);
+    if !out.status.success() {
+        return Err(format!(
+            "nft -f on {node}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+fn thaw(lab: &Lab, node: &str) -> bool {
+    lab.exec(node, &["nft", "delete", "table", "inet", FREEZE_TABLE])
+        .status
+        .success()
+}
+
+/// `anyvip <args> -s SOCKET`.
+fn anyvip_cli(anyvip: &Path, socket: &Path, args: &[&str]) -> Result<()> {
+    let out = Command::new(anyvip)
+        .args(args)
+        .arg("-s")
+        .arg(socket)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("anyvip {args:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "anyvip {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+impl Demo<'_> {
+    /// SIGKILL the bench node's anyvip and reap it.
+    fn kill_anyvip(&mut self) -> Result<()> {
+        let pid = self.node(BENCH_NODE).anyvip_pid;
+        self.lab.signal(pid, "KILL");
+        let start = Instant::now();
+        while self.lab.try_wait(pid).is_none() {
+            if start.elapsed() > Duration::from_secs(5) {
+                return Err(format!("anyvip (pid {pid}) still running after SIGKILL"));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(())
+    }
+
+    fn start_anyvip(&mut self) {
+        let config = self.node(BENCH_NODE).config.clone();
+        let pid = spawn_anyvip(self.lab, self.bins, BENCH_NODE, &config);
+        self.node(BENCH_NODE).anyvip_pid = pid;
+    }
+
+    /// After a failed trial: everything back as it was (best effort).
+    fn restore(&mut self) {
+        let _ = self.node(BENCH_NODE).set("ok");
+        thaw(self.lab, BENCH_NODE);
+        let pid = self.node(BENCH_NODE).anyvip_pid;
+        if self.lab.try_wait(pid).is_some() {
+            self.start_anyvip();
+        } else {
+            let socket = self.node(BENCH_NODE).socket.clone();
+            let _ = anyvip_cli(&self.bins.anyvip, &socket, &["resume"]);
+        }
+    }
+
+    /// `n` trials of one scenario, each yielding one sample per series.
+    fn trials(
+        &mut self,
+        n: u32,
+        name: &str,
+        series: &mut [Series],
+        mut trial: impl FnMut(&mut Self) -> Result<Vec<u128>>,
+    ) -> Result<()> {
+        for i in 1..=n {
+            if let Err(e) = wait_all(self.lab, CONVERGE) {
+                if e == STOPPED {
+                    return Err(e);
+                }
+                for s in series.iter_mut() {
+                    s.note = Some(format!("before trial {i}: {e}"));
+                }
+                return Ok(());
+            }
+            // let the routers and the sessions settle
+            sleep(Duration::from_millis(500))?;
+            match trial(self) {
+                Ok(v) => {
+                    println!("  {name} #{i}:");
+                    for (s, x) in series.iter().zip(&v) {
+                        let u = if s.unit == "ms" { " ms" } else { "" };
+                        println!("    {:<44} {:<5} {x}{u}", s.what, s.router);
+                    }
+                    for (s, x) in series.iter_mut().zip(v) {
+                        s.samples.push(x);
+                    }
+                }
+                Err(e) if e == STOPPED => return Err(e),
+                Err(e) => {
+                    println!("  {name} #{i}: not measured: {e}");
+                    for s in series.iter_mut() {
+                        s.note = Some(format!("trial {i}: {e}"));
+                    }
+                    self.restore();
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The failover benchmark (`--bench N`): the table of the scenarios.
+fn bench(d: &mut Demo, n: u32) -> Result<String> {
+    println!(
+        "lab {} up; waiting for the VIP's three paths on both routers ...",
+        d.lab.id()
+    );
+    let took = wait_all(d.lab, CONVERGE)?;
+    println!(
+        "three paths on FRR and BIRD {} ms after anyvip started; {n} trial(s) per scenario on {BENCH_NODE}",
+        took.as_millis()
+    );
+    let node = BENCH_NODE;
+
+    // (1) + (2): the apiserver goes down, then comes back.
+    let [a, b] = Series::both("health failure (mode down) -> path gone");
+    let [c, e] = Series::both("recovery (mode ok) -> path back");
+    let mut health = [a, b, c, e];
+    d.trials(n, "health", &mut health, |d| {
+        let t0 = Instant::now();
+        d.node(node).set("down")?;
+        let mut v = track_path(d.lab, node, t0, false, GONE_TIMEOUT)?;
+        sleep(Duration::from_millis(500))?;
+        let t1 = Instant::now();
+        d.node(node).set("ok")?;
+        v.extend(track_path(d.lab, node, t1, true, CONVERGE)?);
+        Ok(v)
+    })?;
+
+    // (3) + (6): anyvip SIGKILLed, then started again.
+    let [a, b] = Series::both("anyvip SIGKILL -> path gone");
+    let [c, e] = Series::both("anyvip start -> first announcement");
+    let mut kill = [a, b, c, e];
+    d.trials(n, "kill/start", &mut kill, |d| {
+        let t0 = Instant::now();
+        d.kill_anyvip()?;
+        let mut v = track_path(d.lab, node, t0, false, GONE_TIMEOUT)?;
+        sleep(Duration::from_millis(500))?;
+        let t1 = Instant::now();
+        d.start_anyvip();
+        v.extend(track_path(d.lab, node, t1, true, CONVERGE)?);
+        Ok(v)
+    })?;
+
+    // (4): the node frozen: all its traffic dropped, no FIN, no RST.
+    let mut frozen = Series::both("node frozen (nft drop all) -> path gone");
+    d.trials(n, "frozen", &mut frozen, |d| {
+        let t0 = Instant::now();
+        freeze(d.lab, node)?;
+        let v = track_path(d.lab, node, t0, false, GONE_TIMEOUT);
+        if !thaw(d.lab, node) {
+            return Err(format!(
+                "could not remove the nft table {FREEZE_TABLE} on {node}"
+            ));
+        }
+        let v = v?;
+        // the sessions come back (anyvip's own hold timer, then a new connection)
+        track_path(d.lab, node, Instant::now(), true, CONVERGE)?;
+        Ok(v)
+    })?;
+
+    // (5): drain while c1 requests continuously, then resume.
+    let [a, b] = Series::both("drain -> path gone");
+    let mut drain = [
+        a,
+        b,
+        Series::new("drain: client requests failed", "-", "requests"),
+        Series::new("drain: connects refused/reset, retried", "-", "requests"),
+    ];
+    d.trials(n, "drain", &mut drain, |d| {
+        let mut client = Client::start(
+            d.lab.ns("c1").to_string(),
+            d.ca.clone(),
+            Duration::from_millis(20),
+        );
+        sleep(Duration::from_millis(1000))?;
+        let socket = d.node(node).socket.clone();
+        let t0 = Instant::now();
+        anyvip_cli(&d.bins.anyvip, &socket, &["drain"])?;
+        let mut v = track_path(d.lab, node, t0, false, GONE_TIMEOUT)?;
+        // past the drain delay (the withdrawal), then resume
+        sleep((BENCH_DRAIN_DELAY + Duration::from_secs(1)).saturating_sub(t0.elapsed()))?;
+        anyvip_cli(&d.bins.anyvip, &socket, &["resume"])?;
+        track_path(d.lab, node, Instant::now(), true, CONVERGE)?;
+        sleep(Duration::from_millis(500))?;
+        client.stop();
+        let reqs = client.snapshot();
+        let failed = reqs.iter().filter(|r| r.answer.is_err()).count() as u128;
+        let refused: u32 = reqs.iter().map(|r| r.refused).sum();
+        v.push(failed);
+        v.push(u128::from(refused));
+        println!(
+            "    (client: {} requests during the trial, one new connection each)",
+            reqs.len()
+        );
+        for r in reqs.iter().filter(|r| r.answer.is_err()) {
+            if let Err(e) = &r.answer {
+                println!("    failed request: {e}");
+            }
+        }
+        Ok(v)
+    })?;
+
+    let mut all = Vec::new();
+    all.extend(health);
+    all.extend(kill);
+    all.extend(frozen);
+    all.extend(drain);
+    Ok(bench_table(&all, n, d.lab.id()))
 }
