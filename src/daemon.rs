@@ -281,6 +281,10 @@ impl Daemon {
         if new.dataplane.interface != self.config.dataplane.interface {
             return Err("dataplane.interface changed: restart anyvip to apply it".to_string());
         }
+        // The control socket and metrics listener are bound once, at start.
+        if new.api != self.config.api {
+            return Err("[api] changed: restart anyvip to apply it".to_string());
+        }
         // VIPs and checks first, so new peers start with the new routes.
         let vips_changed = new.vips != self.config.vips || new.drain != self.config.drain;
         if new.checks != self.config.checks

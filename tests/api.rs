@@ -664,6 +664,15 @@ fn reload_adds_a_peer_without_touching_the_others_and_refuses_a_broken_file() {
         ),
         0.0
     );
+    // [api] is bound once, at start: a change is refused, not half applied.
+    std::fs::write(
+        setup.config_file(),
+        good.replacen("metrics = \"127.0.0.1:", "metrics = \"127.0.0.2:", 1),
+    )
+    .unwrap();
+    let out = d.cli(&["reload"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text(&out.stderr).contains("[api] changed"), "{out:?}");
     tor1.assert_alive();
     tor2.assert_alive();
 }
