@@ -81,6 +81,42 @@ fn logs(spawned: &[Spawned]) -> String {
         .join("\n")
 }
 
+/// A lab with only the FRR router (r1) running.
+fn frr_only_lab() -> Lab {
+    Lab::start_with(lab::Options {
+        bird: false,
+        ..lab::Options::default()
+    })
+}
+
+/// FRR's session state with `peer` ("Established", "Active", ...).
+fn frr_state(lab: &Lab, peer: &str) -> String {
+    lab.vtysh_json(&format!("show bgp neighbors {peer} json"))[peer]["bgpState"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Take n1's IPv4 session on FRR out of the NODES4 peer group and configure
+/// it on its own: `remote-as`, then `extra` lines under `router bgp`, then
+/// `af_extra` lines in the IPv4 unicast address family.
+fn frr_n1_alone(lab: &Lab, remote_as: &str, extra: &[&str], af_extra: &[&str]) {
+    let remote = format!("neighbor 10.201.1.2 remote-as {remote_as}");
+    let mut lines = vec![
+        "configure terminal",
+        "router bgp 65000",
+        "no neighbor 10.201.1.2 peer-group NODES4",
+        remote.as_str(),
+    ];
+    lines.extend_from_slice(extra);
+    lines.extend([
+        "address-family ipv4 unicast",
+        "neighbor 10.201.1.2 activate",
+    ]);
+    lines.extend_from_slice(af_extra);
+    lab.vtysh_lines(&lines);
+}
+
 /// FRR's view of one prefix: the JSON of `show bgp <afi> unicast <prefix> json`.
 fn frr_route(lab: &Lab, prefix: &str) -> serde_json::Value {
     let afi = if prefix.contains(':') { "ipv6" } else { "ipv4" };
@@ -151,18 +187,8 @@ fn ibgp_to_frr_carries_local_pref_and_an_empty_as_path() {
     if !require_root("ibgp_to_frr_carries_local_pref") {
         return;
     }
-    let mut lab = Lab::start_with(lab::Options {
-        bird: false,
-        ..lab::Options::default()
-    });
-    lab.vtysh_lines(&[
-        "configure terminal",
-        "router bgp 65000",
-        "no neighbor 10.201.1.2 peer-group NODES4",
-        "neighbor 10.201.1.2 remote-as internal",
-        "address-family ipv4 unicast",
-        "neighbor 10.201.1.2 activate",
-    ]);
+    let mut lab = frr_only_lab();
+    frr_n1_alone(&lab, "internal", &[], &[]);
     let config = variant(&lab, "n1", "ibgp", |t| {
         t.replace("asn = 65001", "asn = 65000")
             .replace("med = 10", "med = 10\nlocal_pref = 250")
@@ -180,19 +206,13 @@ fn four_octet_asn_reaches_frr_whole() {
     if !require_root("four_octet_asn_reaches_frr_whole") {
         return;
     }
-    let mut lab = Lab::start_with(lab::Options {
-        bird: false,
-        ..lab::Options::default()
-    });
-    lab.vtysh_lines(&[
-        "configure terminal",
-        "router bgp 65000",
-        "no neighbor 10.201.1.2 peer-group NODES4",
-        "neighbor 10.201.1.2 remote-as 4200000001",
-        "address-family ipv4 unicast",
-        "neighbor 10.201.1.2 activate",
-        "neighbor 10.201.1.2 prefix-list VIP4 in",
-    ]);
+    let mut lab = frr_only_lab();
+    frr_n1_alone(
+        &lab,
+        "4200000001",
+        &[],
+        &["neighbor 10.201.1.2 prefix-list VIP4 in"],
+    );
     let config = variant(&lab, "n1", "as4", |t| {
         t.replace("asn = 65001", "asn = 4200000001")
     });
@@ -238,10 +258,7 @@ fn tcp_md5_with_frr_establishes_with_the_right_key_and_never_with_a_wrong_one() 
     if !require_root("tcp_md5_with_frr") {
         return;
     }
-    let mut lab = Lab::start_with(lab::Options {
-        bird: false,
-        ..lab::Options::default()
-    });
+    let mut lab = frr_only_lab();
     lab.vtysh_lines(&[
         "configure terminal",
         "router bgp 65000",
@@ -269,12 +286,7 @@ fn tcp_md5_with_frr_establishes_with_the_right_key_and_never_with_a_wrong_one() 
     let _n1 = anyvip(&mut lab, "n1", c1);
     let _n2 = anyvip(&mut lab, "n2", c2);
     wait_paths(&lab, "r1", VIP4, 1);
-    let state = |peer: &str| {
-        lab.vtysh_json(&format!("show bgp neighbors {peer} json"))[peer]["bgpState"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    };
+    let state = |peer: &str| frr_state(&lab, peer);
     assert_eq!(state("10.201.1.2"), "Established");
     // The wrong key: segments are dropped by the kernel, so the session
     // never comes up, however long we wait.
@@ -291,10 +303,7 @@ fn frr_restart_and_soft_clear_keep_the_routes_without_touching_anyvip() {
     if !require_root("frr_restart_and_soft_clear") {
         return;
     }
-    let mut lab = Lab::start_with(lab::Options {
-        bird: false,
-        ..lab::Options::default()
-    });
+    let mut lab = frr_only_lab();
     let nodes = start_nodes(&mut lab, &NODES);
     wait_paths(&lab, "r1", VIP4, 3);
     wait_paths(&lab, "r1", VIP6, 3);
@@ -322,10 +331,7 @@ fn gtsm_with_frr_establishes_only_when_both_ends_use_it() {
     if !require_root("gtsm_with_frr") {
         return;
     }
-    let mut lab = Lab::start_with(lab::Options {
-        bird: false,
-        ..lab::Options::default()
-    });
+    let mut lab = frr_only_lab();
     let gtsm = |t: String| {
         t.replace(
             "address = \"10.201.1.1\"",
@@ -340,25 +346,19 @@ fn gtsm_with_frr_establishes_only_when_both_ends_use_it() {
     let c2 = variant(&lab, "n2", "gtsm", gtsm);
     // FRR runs GTSM (RFC 5082) towards n1 only; towards n2 it sends its
     // usual eBGP TTL of 1, which n2 must refuse.
-    lab.vtysh_lines(&[
-        "configure terminal",
-        "router bgp 65000",
-        "no neighbor 10.201.1.2 peer-group NODES4",
-        "neighbor 10.201.1.2 remote-as 65001",
-        "neighbor 10.201.1.2 passive",
-        "neighbor 10.201.1.2 ttl-security hops 1",
-        "address-family ipv4 unicast",
-        "neighbor 10.201.1.2 activate",
-    ]);
+    frr_n1_alone(
+        &lab,
+        "65001",
+        &[
+            "neighbor 10.201.1.2 passive",
+            "neighbor 10.201.1.2 ttl-security hops 1",
+        ],
+        &[],
+    );
     let _n1 = anyvip(&mut lab, "n1", c1);
     let _n2 = anyvip(&mut lab, "n2", c2);
     wait_paths(&lab, "r1", VIP4, 1);
-    let state = |peer: &str| {
-        lab.vtysh_json(&format!("show bgp neighbors {peer} json"))[peer]["bgpState"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    };
+    let state = |peer: &str| frr_state(&lab, peer);
     assert_eq!(state("10.201.1.2"), "Established");
     let never = try_wait_until(Duration::from_secs(12), "n2 established", || {
         state("10.201.2.2") == "Established"
@@ -447,10 +447,7 @@ fn drain_shows_frr_a_graceful_shutdown_path_before_the_withdrawal_and_resume_res
     if !require_root("drain_shows_frr_a_graceful_shutdown_path") {
         return;
     }
-    let mut lab = Lab::start_with(lab::Options {
-        bird: false,
-        ..lab::Options::default()
-    });
+    let mut lab = frr_only_lab();
     let socket = lab.dir().join("n1-drain.sock");
     let socket_text = socket.display().to_string();
     let config = variant(&lab, "n1", "drain", |t| {
