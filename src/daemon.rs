@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -16,7 +16,7 @@ use crate::bgp::listener::{self, Dispatch};
 use crate::bgp::peer::{self, Command, PeerHandle, PeerStatus};
 use crate::bgp::socket;
 use crate::config::{self, Config, Peer};
-use crate::control::{Control, Request, Snapshot, VipStatus};
+use crate::control::{Request, Snapshot, VipStatus};
 use crate::dataplane::Dataplane;
 use crate::health::{Checks, VipChange, VipHealth};
 use crate::notify;
@@ -29,17 +29,15 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 /// address on the node forever).
 const WITHDRAW_GRACE: Duration = Duration::from_secs(2);
 
-/// Run until SIGTERM or SIGINT (with a drain first). `control` is how the
-/// API reaches this loop; `requests` is its other end.
+/// Run until SIGTERM or SIGINT (with a drain first). `requests` is the
+/// receiving end of the [`crate::control::Control`] the API holds.
 pub async fn run(
     path: PathBuf,
     config: Config,
-    control: Control,
     requests: mpsc::Receiver<Request>,
 ) -> std::io::Result<()> {
-    let _ = control; // the API holds its own clone
-                     // The data plane first: the loop guard is in place before any route
-                     // can attract traffic, and leftovers from a crash are gone.
+    // The data plane first: the loop guard is in place before any route
+    // can attract traffic, and leftovers from a crash are gone.
     let dataplane = Dataplane::start(&config.dataplane, &config.vips)
         .await
         .map_err(std::io::Error::other)?;
@@ -647,9 +645,4 @@ async fn stop(peers: Vec<PeerHandle>, message: &str) {
             tracing::warn!("a peer did not stop in time");
         }
     }
-}
-
-/// Used by `main`: load the file, or say why not.
-pub fn load(path: &Path) -> Result<Config, config::ConfigErrors> {
-    config::load(path)
 }

@@ -217,8 +217,8 @@ fn run(path: &std::path::Path) -> ExitCode {
     let result = runtime.block_on(async {
         // The control socket and metrics first: a socket that cannot be
         // bound stops the start, before any session or route exists.
-        let api = anyvip::api::start(&config.api, control.clone()).await?;
-        let result = anyvip::daemon::run(path.to_path_buf(), config, control, requests).await;
+        let api = anyvip::api::start(&config.api, control).await?;
+        let result = anyvip::daemon::run(path.to_path_buf(), config, requests).await;
         drop(api);
         result
     });
