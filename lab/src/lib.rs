@@ -5,8 +5,12 @@
 //! The stand-in answers like the real apiserver where anyvip looks:
 //! `/readyz` and `/livez` say `ok` (200), and `/` says which node served
 //! the request (`served-by n1`, also in an `x-served-by` header), so a
-//! client behind the VIP can tell where ECMP sent it. HTTP/1.1 and HTTP/2
-//! (ALPN), over TLS unless told to serve plain HTTP.
+//! client behind the VIP can tell where ECMP sent it. `/watch` stands for
+//! a Kubernetes watch, the long-lived request every kubelet and controller
+//! keeps open: it never ends on its own and sends one line every
+//! [`WATCH_TICK`] (`served-by n1 event 7`), so a client sees at once when
+//! the connection stops. HTTP/1.1 and HTTP/2 (ALPN), over TLS unless told
+//! to serve plain HTTP.
 //!
 //! A test changes its behaviour with a [`Mode`]:
 //!
@@ -28,14 +32,17 @@ use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Frame, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
@@ -318,10 +325,41 @@ where
         .await;
 }
 
+/// How often `/watch` sends a line.
+pub const WATCH_TICK: Duration = Duration::from_millis(100);
+
+/// The endless body of `/watch`: a line per tick, the first at once.
+struct Watch {
+    node: String,
+    events: u64,
+    tick: tokio::time::Interval,
+}
+
+impl Body for Watch {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.tick.poll_tick(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.events += 1;
+        let line = format!("served-by {} event {}\n", self.node, self.events);
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(line)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        false
+    }
+}
+
 async fn handle(
     req: Request<Incoming>,
     shared: Arc<Shared>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<BoxBody<Bytes, Infallible>>, Infallible> {
     shared.requests.fetch_add(1, Ordering::Relaxed);
     let mut mode = shared.mode.clone();
     // A request that arrives while hanging waits for the mode to change.
@@ -329,16 +367,28 @@ async fn handle(
     let Ok(current) = waited else {
         return std::future::pending().await;
     };
+    let text = |s: String| Full::new(Bytes::from(s)).boxed();
     let (status, body) = match (req.uri().path(), current) {
         ("/readyz", Mode::Fail) => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            "[+]ping ok\n[-]anyvip-lab failed: mode fail\nreadyz check failed\n".to_string(),
+            text("[+]ping ok\n[-]anyvip-lab failed: mode fail\nreadyz check failed\n".into()),
         ),
-        ("/readyz" | "/livez" | "/healthz", _) => (StatusCode::OK, "ok".to_string()),
-        ("/", _) => (StatusCode::OK, format!("served-by {}\n", shared.node)),
-        _ => (StatusCode::NOT_FOUND, "404 page not found\n".to_string()),
+        ("/readyz" | "/livez" | "/healthz", _) => (StatusCode::OK, text("ok".into())),
+        ("/", _) => (StatusCode::OK, text(format!("served-by {}\n", shared.node))),
+        ("/watch", _) => {
+            let mut tick = tokio::time::interval(WATCH_TICK);
+            // A client that stalls gets the lines it missed later, not a burst.
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let watch = Watch {
+                node: shared.node.clone(),
+                events: 0,
+                tick,
+            };
+            (StatusCode::OK, watch.boxed())
+        }
+        _ => (StatusCode::NOT_FOUND, text("404 page not found\n".into())),
     };
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(

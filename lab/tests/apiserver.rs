@@ -141,3 +141,61 @@ fn a_generated_certificate_comes_with_its_ca() {
     assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn watch_streams_a_line_per_tick_until_the_client_leaves_and_survives_mode_changes() {
+    let dir = temp("watch");
+    let sock = dir.join("control.sock");
+    let server = start(&["--plain", "--control", sock.to_str().unwrap()]);
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET /watch HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut lines = BufReader::new(s.try_clone().unwrap()).lines();
+    let head: Vec<String> = lines
+        .by_ref()
+        .map(|l| l.unwrap())
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert!(head[0].starts_with("HTTP/1.1 200"), "{head:?}");
+    assert!(
+        head.iter()
+            .any(|h| h.eq_ignore_ascii_case("transfer-encoding: chunked")),
+        "{head:?}"
+    );
+    // Chunked: a size line, then the event line, for every tick.
+    let mut events = Vec::new();
+    let mut next = |events: &mut Vec<String>| loop {
+        let l = lines.next().unwrap().unwrap();
+        if l.starts_with("served-by") {
+            events.push(l);
+            return;
+        }
+    };
+    for _ in 0..3 {
+        next(&mut events);
+    }
+    // A failing readyz (as when the real apiserver shuts down) does not end
+    // a watch already open: only the client or the process does.
+    assert_eq!(control(&sock, "fail"), "mode fail");
+    for _ in 0..3 {
+        next(&mut events);
+    }
+    let want: Vec<String> = (1..=6).map(|i| format!("served-by n7 event {i}")).collect();
+    assert_eq!(events, want);
+    drop(server);
+    // The process is gone: the stream ends (FIN or reset) well before the
+    // 5 s read timeout, instead of hanging like a frozen node would.
+    for line in lines {
+        if let Err(e) = line {
+            assert!(
+                !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+                "the stream hung after the server stopped: {e}"
+            );
+            break;
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
