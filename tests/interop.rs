@@ -478,6 +478,10 @@ fn drain_shows_frr_a_graceful_shutdown_path_before_the_withdrawal_and_resume_res
                 && p["metric"] == 500
         })
     });
+    // FRR 8.4 honours RFC 8326 on receipt by itself (docs/routers.md says
+    // so): the tagged path gets LOCAL_PREF 0.
+    let drained = &frr_paths(&lab, VIP4)[0];
+    assert_eq!(drained["locPrf"], 0, "{drained:#}");
     assert_eq!(
         lab.kernel_routes("r1", VIP4).len(),
         1,
