@@ -13,15 +13,24 @@
 //!
 //! | test | proves |
 //! | --- | --- |
-//! | `rolling_restart_with_drain_*` | each node in turn drained (`anyvip drain -s SOCKET`, delay 3 s), its apiserver restarted, resumed, while c1 sends short requests back to back through both routers, no retry of any kind: no refused connect, no timeout, no failure at all except connections reset while a router changes its ECMP group (hash-threshold moves in-flight flows of the *other* nodes too; counted and printed) |
+//! | `rolling_restart_with_drain_*` | each node in turn drained (`anyvip drain -s SOCKET`, delay 3 s), withdrawn only after the delay, its apiserver restarted, resumed, while c1 sends short requests back to back and keeps watches (long-lived `GET /watch`, two or more on every node) open through both routers, no retry of any kind. Short: no refused connect, no timeout, no failure at all except a connection reset while it was in flight at the instant its router changed the ECMP group (each change timed by polling that router's kernel route). Long-lived: a watch ends only when its router moves it (within 1 s of such a change), and one on the drained node not before its router drops the drained path. Counts printed |
 //! | `spread_*` | 300 new connections through each router are spread over the three nodes, each ≥ 15% |
 //! | `abrupt_failures_*` | anyvip `kill -9` (sessions reset: path gone at once) and a frozen node (all its traffic dropped, no FIN: path gone after the 3 s hold time): requests fail only inside the detection window, then all succeed; the node rejoins |
 //!
 //! Every test also checks that no ICMP/ICMPv6 time-exceeded counter moved in
 //! any namespace of the lab (no forwarding loop).
 //!
-//! Only short connections are exercised: the stand-in apiserver has no
-//! streaming/slow endpoint for long-lived requests.
+//! Why a router's group change resets connections at all: FRR and BIRD put
+//! the paths into the Linux FIB as one plain multipath route, which picks a
+//! next hop by hash-threshold (RFC 2992). When a path leaves or joins, the
+//! hash ranges of the other next hops move too, so established flows of
+//! nodes that stay are sent to a node that has no socket for them and get
+//! a reset. The routers keep no per-flow state, so the drained node's own
+//! connections move the moment its path is dropped, whatever the drain
+//! delay. What anyvip controls, and what these tests hold it to: no new
+//! connection ever reaches a node that cannot answer, and no connection
+//! ends except at a router's change. See docs/routers.md, "Established
+//! connections".
 
 mod lab;
 mod lab_nodes;
@@ -269,7 +278,237 @@ fn let_requests_flow(clients: &[&Client], n: usize) {
     });
 }
 
+/// One long-lived request from c1 (`GET /watch`, a line every 100 ms),
+/// from its first byte to its end.
+#[derive(Debug, Clone)]
+struct Watched {
+    /// The node that answered (from the first line), if any line came.
+    node: Option<String>,
+    start: Instant,
+    /// When the stream ended; `None` while open or when the test stopped it.
+    end: Option<Instant>,
+    lines: u64,
+    /// curl's complaint when it ended.
+    error: String,
+}
+
+/// c1 keeping one watch open through a VIP, like a client-go reflector: when
+/// it ends, a new one is opened at once. Every watch is logged.
+struct Watcher {
+    stop: Arc<AtomicBool>,
+    pid: Arc<Mutex<Option<u32>>>,
+    log: Arc<Mutex<Vec<Watched>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watcher {
+    fn start(lab: &Lab, ca: &Path, vip_addr: &str) -> Watcher {
+        let stop = Arc::new(AtomicBool::new(false));
+        let pid = Arc::new(Mutex::new(None));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut cmd = netns::in_ns(
+            lab.ns("c1"),
+            &[
+                "curl",
+                "-sS",
+                "-N",
+                "--noproxy",
+                "*",
+                "--connect-timeout",
+                "2",
+            ],
+        );
+        cmd.arg("--cacert")
+            .arg(ca)
+            .arg(format!("{}watch", url(vip_addr)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let thread = {
+            let (stop, pid, log) = (stop.clone(), pid.clone(), log.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    watch_once(&mut cmd, &stop, &pid, &log);
+                }
+            })
+        };
+        Watcher {
+            stop,
+            pid,
+            log,
+            thread: Some(thread),
+        }
+    }
+
+    /// The node serving the open watch, once its first line is in.
+    fn node(&self) -> Option<String> {
+        let log = self.log.lock().unwrap();
+        log.last().filter(|w| w.end.is_none())?.node.clone()
+    }
+
+    fn finish(mut self) -> Vec<Watched> {
+        self.halt();
+        std::mem::take(&mut *self.log.lock().unwrap())
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Our own curl, not reaped yet while the pid is set (see watch_once).
+        if let Some(pid) = *self.pid.lock().unwrap() {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+fn watch_once(
+    cmd: &mut Command,
+    stop: &AtomicBool,
+    pid: &Mutex<Option<u32>>,
+    log: &Mutex<Vec<Watched>>,
+) {
+    use std::io::{BufRead, Read};
+    let start = Instant::now();
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => panic!("curl: {e}"),
+    };
+    *pid.lock().unwrap() = Some(child.id());
+    let index = {
+        let mut log = log.lock().unwrap();
+        log.push(Watched {
+            node: None,
+            start,
+            end: None,
+            lines: 0,
+            error: String::new(),
+        });
+        log.len() - 1
+    };
+    let stdout = child.stdout.take().expect("piped");
+    for line in std::io::BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        let mut log = log.lock().unwrap();
+        let w = &mut log[index];
+        w.lines += 1;
+        if w.node.is_none() {
+            w.node = line
+                .strip_prefix("served-by ")
+                .and_then(|l| l.split(' ').next())
+                .map(str::to_string);
+        }
+    }
+    let end = Instant::now();
+    // Cleared before the child is reaped, so a kill never hits a reused pid.
+    *pid.lock().unwrap() = None;
+    let mut error = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut error);
+    }
+    let _ = child.wait();
+    let mut log = log.lock().unwrap();
+    let w = &mut log[index];
+    if !stop.load(Ordering::Relaxed) {
+        w.end = Some(end);
+        w.error = error.trim().to_string();
+    }
+}
+
+/// When a router's kernel route changed: after `from`, by `to`.
+#[derive(Debug, Clone, Copy)]
+struct Change {
+    router: &'static str,
+    from: Instant,
+    to: Instant,
+}
+
+impl Change {
+    fn covers(&self, start: Instant, end: Instant) -> bool {
+        start <= self.to && end >= self.from
+    }
+}
+
+/// The router c1's traffic to `vip_addr` goes through.
+fn router_for(vip_addr: &str) -> &'static str {
+    if vip_addr == VIP4_ADDR {
+        "r1"
+    } else {
+        "r2"
+    }
+}
+
+/// Poll (without pause) the routes c1 uses, r1's to the IPv4 VIP and r2's
+/// to the IPv6 VIP, until both lead to exactly `want`; return when each
+/// changed, as closely as polling tells (a few ms): after the start of the
+/// last poll that still saw the old set (`since` if none), by the end of
+/// the first that saw the new one. Then the other two routes must follow.
+fn path_change(lab: &Lab, want: &[&str], since: Instant) -> [Change; 2] {
+    let watched = [("r1", VIP4), ("r2", VIP6)];
+    let mut last_old = [since; 2];
+    let mut seen: [Option<Change>; 2] = [None; 2];
+    let deadline = Instant::now() + CONVERGE;
+    while seen.iter().any(Option::is_none) {
+        for (k, (router, prefix)) in watched.iter().enumerate() {
+            if seen[k].is_some() {
+                continue;
+            }
+            let asked = Instant::now();
+            let got = via(lab, router, prefix);
+            if got == want {
+                seen[k] = Some(Change {
+                    router,
+                    from: last_old[k],
+                    to: Instant::now(),
+                });
+            } else {
+                last_old[k] = asked;
+                assert!(
+                    Instant::now() < deadline,
+                    "{router}: {prefix} leads to {got:?}, expected {want:?}"
+                );
+            }
+        }
+    }
+    wait_via_one(lab, "r1", VIP6, want);
+    wait_via_one(lab, "r2", VIP4, want);
+    seen.map(|c| c.expect("loop ends when both are seen"))
+}
+
 // ================================================================== tests
+
+/// Watches through `vip_addr` until each node serves at least `per_node`
+/// of them (new connections land where the router's hash puts them).
+fn watches_on_every_node(s: &Setup, vip_addr: &str, per_node: usize) -> Vec<Watcher> {
+    let mut watchers: Vec<Watcher> = Vec::new();
+    loop {
+        let mut count = BTreeMap::new();
+        for w in &watchers {
+            *count.entry(w.node().unwrap_or_default()).or_insert(0) += 1;
+        }
+        if NODES
+            .iter()
+            .all(|n| count.get(*n).copied().unwrap_or(0) >= per_node)
+        {
+            eprintln!("watches through {vip_addr}: {count:?}");
+            return watchers;
+        }
+        assert!(
+            watchers.len() < 40,
+            "40 watches through {vip_addr} and still not {per_node} on every node: {count:?}"
+        );
+        let w = Watcher::start(&s.lab, &s.pki.ca, vip_addr);
+        wait_until(CONVERGE, "the watch's first line", || w.node().is_some());
+        watchers.push(w);
+    }
+}
 
 #[test]
 fn rolling_restart_with_drain_refuses_or_times_out_no_request_through_either_router() {
@@ -283,49 +522,90 @@ fn rolling_restart_with_drain_refuses_or_times_out_no_request_through_either_rou
         drain_delay.as_secs()
     );
     let mut s = setup("rolling", &extra, None);
+    let vips = [VIP4_ADDR, VIP6_ADDR];
+    // Long-lived requests first (two on every node through each router),
+    // then short ones back to back.
+    let watchers: Vec<(&str, Vec<Watcher>)> = vips
+        .iter()
+        .map(|v| (*v, watches_on_every_node(&s, v, 2)))
+        .collect();
     let c4 = Client::start(&s.lab, &s.pki.ca, VIP4_ADDR);
     let c6 = Client::start(&s.lab, &s.pki.ca, VIP6_ADDR);
     let t0 = Instant::now();
-    // While the routers change an ECMP group (a path leaves at drain, joins
-    // at resume): see the assertion below.
-    let mut changes: Vec<(Instant, Instant)> = Vec::new();
+    // Every moment a router changed the ECMP group c1's traffic uses, and
+    // when each node was drained.
+    let mut changes: Vec<Change> = Vec::new();
+    let mut drains: Vec<(&str, Instant, [Change; 2])> = Vec::new();
     let_requests_flow(&[&c4, &c6], 10);
     for (i, &node) in NODES.iter().enumerate() {
         let others: Vec<&str> = NODES.iter().copied().filter(|n| *n != node).collect();
         let drained = Instant::now();
         cli(&s.sockets[i], &["drain"]);
-        // The worse path first: new connections go to the other two...
-        s.both(&others);
-        changes.push((drained, Instant::now()));
-        eprintln!(
-            "{node}: drained at {:?}, off both routers' FIBs after {:?}",
-            drained - t0,
-            drained.elapsed()
-        );
         assert!(cli(&s.sockets[i], &["status"]).contains("drain"));
-        // ...then, after the delay, the withdrawal; requests in flight done.
-        std::thread::sleep(drain_delay + Duration::from_secs(1));
+        // The drained path is longer (prepends) and has a higher MED, so
+        // neither FRR nor BIRD keeps it in the multipath set: it leaves at
+        // once, while the node still serves.
+        let left = path_change(&s.lab, &others, drained);
+        for c in &left {
+            eprintln!(
+                "{node}: drained at {:?}, off {} after {:?}",
+                drained - t0,
+                c.router,
+                c.to - drained
+            );
+        }
+        changes.extend(left);
+        drains.push((node, drained, left));
+        // After the delay anyvip withdraws (both VIPs); only then is the
+        // apiserver restarted.
+        wait_until(
+            drain_delay + CONVERGE,
+            "the withdrawal after the delay",
+            || {
+                let status = cli(&s.sockets[i], &["status"]);
+                status.matches("withdrawn").count() >= 2 && !status.contains("draining")
+            },
+        );
+        let withdrawn = drained.elapsed();
+        assert!(
+            withdrawn >= drain_delay,
+            "{node}: withdrawn {withdrawn:?} after the drain, before the delay"
+        );
         s.apis[i].kill(&mut s.lab);
         s.apis[i].spawn(&mut s.lab);
         eprintln!("{node}: apiserver restarted, resume at {:?}", t0.elapsed());
         let resumed = Instant::now();
         cli(&s.sockets[i], &["resume"]);
-        s.both(&NODES);
-        changes.push((resumed, Instant::now()));
+        changes.extend(path_change(&s.lab, &NODES, resumed));
         eprintln!("{node}: restarted and back after {:?}", drained.elapsed());
         let_requests_flow(&[&c4, &c6], 20);
     }
-    // No new connection may reach a node that does not answer: no refused
-    // connect, no timeout, ever. What plain hash-threshold ECMP does on the
-    // routers (FRR and BIRD alike) is outside anyvip's reach: when a path
-    // leaves or joins the group, the hash ranges of the *other* next hops
-    // move too, so a connection in flight at that instant can land on a
-    // node without its socket and be reset. Those resets (only while a
-    // group changes) are reported, not failed; anything else fails.
+    let router_of = |what: &str| {
+        if what.contains(VIP4_ADDR) {
+            "r1"
+        } else {
+            "r2"
+        }
+    };
+    let at_change = |router: &str, start: Instant, end: Instant| {
+        changes
+            .iter()
+            .any(|c| c.router == router && c.covers(start, end))
+    };
+
+    // Short requests. No new connection may reach a node that does not
+    // answer: no refused connect, no timeout, ever. What plain
+    // hash-threshold ECMP does on the routers (FRR and BIRD alike) is
+    // outside anyvip's reach: when a path leaves or joins the group, the
+    // hash ranges of the *other* next hops move too, so a connection in
+    // flight at that instant can land on a node without its socket and be
+    // reset. Only those (in flight while that very router changed its
+    // group) are counted apart; anything else fails the test.
     let mut failed = Vec::new();
     let mut resets = Vec::new();
     for c in [c4, c6] {
         let what = c.what.clone();
+        let router = router_of(&what);
         let reqs = c.finish();
         let seen = per_node(&reqs);
         eprintln!("{what}: {} requests: {seen:?}", reqs.len());
@@ -339,10 +619,7 @@ fn rolling_restart_with_drain_refuses_or_times_out_no_request_through_either_rou
             let Err(e) = &r.answer else { continue };
             let at = r.start.saturating_duration_since(t0);
             let line = format!("{what}: started at {at:?}: {e}");
-            let in_change = changes
-                .iter()
-                .any(|(from, to)| r.start <= *to && r.end >= *from);
-            if in_change && e.contains("reset by peer") {
+            if at_change(router, r.start, r.end) && e.contains("reset by peer") {
                 resets.push(line);
             } else {
                 failed.push(line);
@@ -350,10 +627,90 @@ fn rolling_restart_with_drain_refuses_or_times_out_no_request_through_either_rou
         }
     }
     eprintln!(
-        "connections reset while an ECMP group changed (router hashing, not the drain): {}: {resets:#?}",
+        "short requests reset while their router changed its ECMP group: {}: {resets:#?}",
         resets.len()
     );
     assert!(failed.is_empty(), "failed requests: {failed:#?}");
+
+    // Long-lived requests. anyvip never ends one: a watch ends only when
+    // its router moves it (the same rehash; the next segment from c1 then
+    // reaches a node without the connection and is reset); one the router
+    // leaves alone outlives the drain, the withdrawal and the restart.
+    // Moved means "ended within a second of the change": the stream sends
+    // a line every 100 ms, each acknowledged by c1.
+    let slack = Duration::from_secs(1);
+    let mut early = Vec::new();
+    let mut moved = BTreeMap::new();
+    let mut drained_watches = BTreeMap::new();
+    for (vip_addr, ws) in watchers {
+        let router = router_for(vip_addr);
+        let all: Vec<Watched> = ws.into_iter().flat_map(Watcher::finish).collect();
+        let ended: Vec<&Watched> = all.iter().filter(|w| w.end.is_some()).collect();
+        eprintln!(
+            "watches through {vip_addr} ({router}): {} opened, {} ended",
+            all.len(),
+            ended.len()
+        );
+        for w in &ended {
+            let end = w.end.expect("filtered");
+            let moved_now = changes
+                .iter()
+                .any(|c| c.router == router && end >= c.from && end <= c.to + slack);
+            if moved_now {
+                *moved.entry(router).or_insert(0) += 1;
+            } else {
+                early.push(format!(
+                    "{vip_addr}: watch on {:?} from {:?} ended at {:?} after {} lines, not at a change of {router}: {}",
+                    w.node,
+                    w.start.saturating_duration_since(t0),
+                    end.saturating_duration_since(t0),
+                    w.lines,
+                    w.error
+                ));
+            }
+        }
+        // On the drained node: open until that router moved the path, not
+        // before (anyvip keeps serving them through the drain).
+        for (node, drained, left) in &drains {
+            let Some(change) = left.iter().find(|c| c.router == router) else {
+                continue;
+            };
+            for w in all.iter().filter(|w| {
+                w.node.as_deref() == Some(node)
+                    && w.start < *drained
+                    && w.end.is_none_or(|e| e > *drained)
+            }) {
+                let end = w.end.expect("a watch on a withdrawn node cannot go on");
+                let held = end - *drained;
+                drained_watches
+                    .entry(router)
+                    .or_insert_with(Vec::new)
+                    .push(held);
+                assert!(
+                    end >= change.from,
+                    "{vip_addr}: watch on drained {node} ended {held:?} after the drain, before {router} moved the path"
+                );
+            }
+        }
+    }
+    let on_others: BTreeMap<&str, usize> = moved
+        .iter()
+        .map(|(r, n)| (*r, n - drained_watches.get(r).map_or(0, Vec::len)))
+        .collect();
+    eprintln!(
+        "watches reset by their router's ECMP change: {moved:?}, of which on nodes that were not being drained: {on_others:?}"
+    );
+    eprintln!(
+        "watches on the drained node, open for after the drain: {drained_watches:?} \
+         (until their router dropped the drained path from its multipath set)"
+    );
+    assert!(early.is_empty(), "watches ended otherwise: {early:#?}");
+    for r in ROUTERS {
+        assert!(
+            drained_watches.get(r).is_some_and(|v| !v.is_empty()),
+            "no watch through {r} was on a node when it was drained"
+        );
+    }
     s.assert_no_loops();
 }
 
