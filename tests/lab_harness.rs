@@ -416,9 +416,11 @@ fn dropping_a_lab_leaves_no_namespace_process_or_dir() {
     }
     let mut lab = Lab::start();
     let sleeper = spawn_sleeper(&mut lab);
-    assert!(
-        netns::pids(lab.ns("n1")).contains(&sleeper),
-        "spawned into n1's namespace"
+    // `ip netns exec` enters the namespace a moment after the spawn returns.
+    wait_until(
+        Duration::from_secs(10),
+        "the sleeper in n1's namespace",
+        || netns::pids(lab.ns("n1")).contains(&sleeper),
     );
     let f = footprint(&mut lab);
     drop(lab);
