@@ -13,7 +13,7 @@
 //!
 //! | test | proves |
 //! | --- | --- |
-//! | `rolling_restart_with_drain_*` | each node in turn drained (`anyvip drain -s SOCKET`, delay 3 s), withdrawn only after the delay, its apiserver restarted, resumed, while c1 sends short requests back to back and keeps watches (long-lived `GET /watch`, two or more on every node) open through both routers, no retry of any kind. Short: no refused connect, no timeout, no failure at all except a connection reset while it was in flight at the instant its router changed the ECMP group (each change timed by polling that router's kernel route). Long-lived: a watch ends only when its router moves it (within 1 s of such a change), and one on the drained node not before its router drops the drained path. Counts printed |
+//! | `rolling_restart_with_drain_*` | each node in turn drained (n1, n2: `anyvip drain -s SOCKET` and later `resume`; n3: anyvip itself stopped with SIGTERM, which drains, withdraws, sends Cease and exits 0, and later started again), delay 3 s, withdrawn only after the delay, its apiserver restarted, while c1 sends short requests back to back and keeps watches (long-lived `GET /watch`, two or more on every node) open through both routers, no retry of any kind. Short: no refused connect, no timeout, no failure at all except a connection reset while it was in flight at the instant its router changed the ECMP group (each change timed by polling that router's kernel route). Long-lived: a watch ends only when its router moves it (within 1 s of such a change), and one on the drained node not before its router drops the drained path. Counts printed |
 //! | `spread_*` | 300 new connections through each router are spread over the three nodes, each ≥ 15% |
 //! | `abrupt_failures_*` | anyvip `kill -9` (sessions reset: path gone at once) and a frozen node (all its traffic dropped, no FIN: path gone after the 3 s hold time): requests fail only inside the detection window, then all succeed; the node rejoins |
 //!
@@ -42,7 +42,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lab::{netns, require_root, wait_until, Lab, Spawned};
+use lab::{netns, require_root, wait_for, wait_until, Lab, Spawned};
 use lab_nodes::*;
 
 // ------------------------------------------------------------ the binaries
@@ -422,6 +422,15 @@ fn watch_once(
     }
 }
 
+/// curl's ways of saying the server side reset the connection: during
+/// the exchange (ECONNRESET), or right after the handshake completed, before
+/// curl asked for the peer's address (ENOTCONN: the client's last handshake
+/// ACK went to a node that did not know the connection).
+fn reset(curl_error: &str) -> bool {
+    curl_error.contains("reset by peer")
+        || curl_error.contains("getpeername() failed with errno 107")
+}
+
 /// When a router's kernel route changed: after `from`, by `to`.
 #[derive(Debug, Clone, Copy)]
 struct Change {
@@ -539,9 +548,17 @@ fn rolling_restart_with_drain_refuses_or_times_out_no_request_through_either_rou
     let_requests_flow(&[&c4, &c6], 10);
     for (i, &node) in NODES.iter().enumerate() {
         let others: Vec<&str> = NODES.iter().copied().filter(|n| *n != node).collect();
+        // n1 and n2 are drained with `anyvip drain` and resumed; n3's
+        // anyvip itself gets SIGTERM (a planned stop drains first) and is
+        // started again, as for an upgrade of anyvip.
+        let by_signal = i == NODES.len() - 1;
         let drained = Instant::now();
-        cli(&s.sockets[i], &["drain"]);
-        assert!(cli(&s.sockets[i], &["status"]).contains("drain"));
+        if by_signal {
+            assert!(s.lab.signal(s.daemons[i].pid, "TERM"));
+        } else {
+            cli(&s.sockets[i], &["drain"]);
+            assert!(cli(&s.sockets[i], &["status"]).contains("drain"));
+        }
         // The drained path is longer (prepends) and has a higher MED, so
         // neither FRR nor BIRD keeps it in the multipath set: it leaves at
         // once, while the node still serves.
@@ -556,16 +573,27 @@ fn rolling_restart_with_drain_refuses_or_times_out_no_request_through_either_rou
         }
         changes.extend(left);
         drains.push((node, drained, left));
-        // After the delay anyvip withdraws (both VIPs); only then is the
-        // apiserver restarted.
-        wait_until(
-            drain_delay + CONVERGE,
-            "the withdrawal after the delay",
-            || {
-                let status = cli(&s.sockets[i], &["status"]);
-                status.matches("withdrawn").count() >= 2 && !status.contains("draining")
-            },
-        );
+        // After the delay anyvip withdraws (both VIPs; on SIGTERM it then
+        // closes the sessions and exits); only then is the apiserver
+        // restarted.
+        if by_signal {
+            let pid = s.daemons[i].pid;
+            let exit = wait_for(
+                drain_delay + CONVERGE,
+                "anyvip to exit after its drain",
+                || s.lab.try_wait(pid),
+            );
+            assert!(exit.success(), "{node}: anyvip stopped with {exit:?}");
+        } else {
+            wait_until(
+                drain_delay + CONVERGE,
+                "the withdrawal after the delay",
+                || {
+                    let status = cli(&s.sockets[i], &["status"]);
+                    status.matches("withdrawn").count() >= 2 && !status.contains("draining")
+                },
+            );
+        }
         let withdrawn = drained.elapsed();
         assert!(
             withdrawn >= drain_delay,
@@ -573,9 +601,14 @@ fn rolling_restart_with_drain_refuses_or_times_out_no_request_through_either_rou
         );
         s.apis[i].kill(&mut s.lab);
         s.apis[i].spawn(&mut s.lab);
-        eprintln!("{node}: apiserver restarted, resume at {:?}", t0.elapsed());
+        eprintln!("{node}: apiserver restarted, back at {:?}", t0.elapsed());
         let resumed = Instant::now();
-        cli(&s.sockets[i], &["resume"]);
+        if by_signal {
+            let cfg = s.configs[i].clone();
+            s.daemons[i] = anyvip(&mut s.lab, node, &cfg);
+        } else {
+            cli(&s.sockets[i], &["resume"]);
+        }
         changes.extend(path_change(&s.lab, &NODES, resumed));
         eprintln!("{node}: restarted and back after {:?}", drained.elapsed());
         let_requests_flow(&[&c4, &c6], 20);
@@ -619,7 +652,7 @@ fn rolling_restart_with_drain_refuses_or_times_out_no_request_through_either_rou
             let Err(e) = &r.answer else { continue };
             let at = r.start.saturating_duration_since(t0);
             let line = format!("{what}: started at {at:?}: {e}");
-            if at_change(router, r.start, r.end) && e.contains("reset by peer") {
+            if at_change(router, r.start, r.end) && reset(e) {
                 resets.push(line);
             } else {
                 failed.push(line);
