@@ -347,25 +347,27 @@ impl Watcher {
     }
 
     fn finish(mut self) -> Vec<Watched> {
-        self.halt();
+        // A watch thread that died (curl could not start) must not pass
+        // for a quiet one.
+        assert!(self.halt(), "a watch thread panicked");
         std::mem::take(&mut *self.log.lock().unwrap())
     }
 
-    fn halt(&mut self) {
+    /// Stop watching; false if the thread had panicked.
+    fn halt(&mut self) -> bool {
         self.stop.store(true, Ordering::Relaxed);
         // Our own curl, not reaped yet while the pid is set (see watch_once).
         if let Some(pid) = *self.pid.lock().unwrap() {
             let _ = Command::new("kill").arg(pid.to_string()).status();
         }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.thread.take().is_none_or(|t| t.join().is_ok())
     }
 }
 
 impl Drop for Watcher {
     fn drop(&mut self) {
-        self.halt();
+        // Already unwinding or finished: only the clean-up matters here.
+        let _ = self.halt();
     }
 }
 
@@ -613,13 +615,6 @@ fn rolling_restart_with_drain_refuses_or_times_out_no_request_through_either_rou
         eprintln!("{node}: restarted and back after {:?}", drained.elapsed());
         let_requests_flow(&[&c4, &c6], 20);
     }
-    let router_of = |what: &str| {
-        if what.contains(VIP4_ADDR) {
-            "r1"
-        } else {
-            "r2"
-        }
-    };
     let at_change = |router: &str, start: Instant, end: Instant| {
         changes
             .iter()
@@ -636,9 +631,9 @@ fn rolling_restart_with_drain_refuses_or_times_out_no_request_through_either_rou
     // group) are counted apart; anything else fails the test.
     let mut failed = Vec::new();
     let mut resets = Vec::new();
-    for c in [c4, c6] {
+    for (c, vip_addr) in [(c4, VIP4_ADDR), (c6, VIP6_ADDR)] {
         let what = c.what.clone();
-        let router = router_of(&what);
+        let router = router_for(vip_addr);
         let reqs = c.finish();
         let seen = per_node(&reqs);
         eprintln!("{what}: {} requests: {seen:?}", reqs.len());
