@@ -39,6 +39,11 @@ pub async fn run(argv: &[String], deadline: Instant, timeout: Duration) -> Outco
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    // The check is not the service: systemd's notify and watchdog
+    // variables are ours alone.
+    for var in crate::notify::CHILD_ENV_REMOVE {
+        cmd.env_remove(var);
+    }
     let spawned =
         tokio::time::timeout_at(deadline, tokio::task::spawn_blocking(move || cmd.spawn())).await;
     let mut child = match spawned {

@@ -1,7 +1,8 @@
 //! Health checks: each configured `[check.NAME]` runs as its own tokio task
 //! on its own schedule, feeds its results through the rise/fall
 //! [`Hysteresis`], and publishes a [`CheckState`] on a `watch` channel.
-//! [`VipHealth`] combines the checks each VIP lists into "announce or not".
+//! [`Checks::levels`] combines the checks each VIP lists into "announce or
+//! not", from their current state every time it is asked.
 //!
 //! Scheduling: a probe starts every `interval` (the first one at once) and
 //! is bounded by `timeout` (< interval), so a probe is never running when
@@ -116,6 +117,8 @@ pub struct CheckState {
 /// A running check.
 pub struct CheckHandle {
     pub state: watch::Receiver<CheckState>,
+    /// What it was started with: a reload restarts it only if this changed.
+    config: Check,
     task: JoinHandle<()>,
 }
 
@@ -128,21 +131,49 @@ impl Drop for CheckHandle {
 /// All configured checks, running. Dropping it stops them.
 pub struct Checks {
     handles: BTreeMap<String, CheckHandle>,
-    /// Signalled by a check task whenever its health changes.
+    /// Signalled by a check task whenever its health changes (or its first
+    /// result arrives). A stored permit: no change is lost between two
+    /// waits.
     changed: Arc<Notify>,
 }
 
 impl Checks {
     /// Start one task per check (on the current tokio runtime).
     pub fn spawn(checks: &[Check]) -> Result<Checks, String> {
-        let changed = Arc::new(Notify::new());
-        let mut handles = BTreeMap::new();
+        let mut all = Checks {
+            handles: BTreeMap::new(),
+            changed: Arc::new(Notify::new()),
+        };
+        all.reconfigure(checks)?;
+        Ok(all)
+    }
+
+    /// Apply a reloaded configuration: a check whose settings did not
+    /// change keeps running with its state and counters; a new or changed
+    /// one starts afresh, down (fail closed); a removed one stops. Returns
+    /// the names (re)started. On error nothing has changed.
+    pub fn reconfigure(&mut self, checks: &[Check]) -> Result<Vec<String>, String> {
+        let mut started = BTreeMap::new();
         for c in checks {
-            let handle = spawn(c, changed.clone())
+            if self.handles.get(&c.name).is_some_and(|h| h.config == *c) {
+                continue;
+            }
+            let handle = spawn(c, self.changed.clone())
                 .map_err(|e| format!("check.{}: cannot start: {e}", c.name))?;
-            handles.insert(c.name.clone(), handle);
+            started.insert(c.name.clone(), handle);
         }
-        Ok(Checks { handles, changed })
+        self.handles
+            .retain(|name, _| checks.iter().any(|c| c.name == *name));
+        let names = started.keys().cloned().collect();
+        self.handles.extend(started);
+        // The VIPs' health must be re-derived now, whatever changed.
+        self.changed.notify_one();
+        Ok(names)
+    }
+
+    /// Wait until some check's health may have changed. Cancel-safe.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
     }
 
     /// The state of one check, to watch.
@@ -155,6 +186,42 @@ impl Checks {
         self.handles
             .values()
             .map(|h| h.state.borrow().clone())
+            .collect()
+    }
+
+    /// Every VIP's health as its checks stand right now (level-triggered:
+    /// derived from the checks' current state, never from their last
+    /// change). `always` VIPs are up.
+    pub fn levels(&self, vips: &[Vip]) -> Vec<VipLevel> {
+        vips.iter()
+            .map(|v| {
+                if v.always {
+                    return VipLevel {
+                        prefix: v.prefix,
+                        up: true,
+                        maintenance: false,
+                        reason: "always = true".to_string(),
+                    };
+                }
+                // The config guarantees every name is defined; a missing
+                // one makes the VIP down (fail closed), never up with fewer
+                // checks.
+                let states: Option<Vec<CheckState>> = v
+                    .checks
+                    .iter()
+                    .map(|n| self.handles.get(n).map(|h| h.state.borrow().clone()))
+                    .collect();
+                let (up, maintenance, reason) = match states {
+                    Some(states) => combine_vip(&states),
+                    None => (false, false, "a check it lists is not running".to_string()),
+                };
+                VipLevel {
+                    prefix: v.prefix,
+                    up,
+                    maintenance,
+                    reason,
+                }
+            })
             .collect()
     }
 }
@@ -209,7 +276,11 @@ pub fn spawn(check: &Check, changed: Arc<Notify>) -> Result<CheckHandle, String>
     };
     let (tx, state) = watch::channel(initial);
     let task = tokio::spawn(run(check.clone(), prober, tx, changed));
-    Ok(CheckHandle { state, task })
+    Ok(CheckHandle {
+        state,
+        config: check.clone(),
+        task,
+    })
 }
 
 async fn run(check: Check, prober: Prober, tx: watch::Sender<CheckState>, changed: Arc<Notify>) {
@@ -244,6 +315,7 @@ async fn run(check: Check, prober: Prober, tx: watch::Sender<CheckState>, change
                 )),
             };
         let latency = started.elapsed();
+        let first = tx.borrow().last.is_none();
         let change = hysteresis.record(outcome.pass);
         let (done, needed) = hysteresis.progress();
         match change {
@@ -314,7 +386,9 @@ async fn run(check: Check, prober: Prober, tx: watch::Sender<CheckState>, change
                 at: now,
             });
         });
-        if change.is_some() {
+        // The first result matters too: a `file` check's flag counts as
+        // maintenance only once it has been seen.
+        if change.is_some() || first {
             changed.notify_one();
         }
     }
@@ -339,9 +413,9 @@ impl ResultLog {
     }
 }
 
-/// A VIP's combined health changed.
+/// A VIP's combined health, as its checks stand now.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VipChange {
+pub struct VipLevel {
     pub prefix: IpNet,
     pub up: bool,
     /// Down only because a `file` check (the maintenance flag) fails while
@@ -375,13 +449,6 @@ pub fn combine<'a>(states: impl IntoIterator<Item = &'a CheckState>) -> (bool, S
     (true, format!("all checks up ({})", names.join(", ")))
 }
 
-struct VipEntry {
-    prefix: IpNet,
-    checks: Vec<watch::Receiver<CheckState>>,
-    up: bool,
-    maintenance: bool,
-}
-
 /// `(up, maintenance, reason)` of one VIP: maintenance when the only
 /// checks that are down are `file` checks.
 fn combine_vip(states: &[CheckState]) -> (bool, bool, String) {
@@ -402,85 +469,6 @@ fn combine_vip(states: &[CheckState]) -> (bool, bool, String) {
         return (false, true, format!("maintenance: {why}"));
     }
     (false, false, reason)
-}
-
-/// The VIP combiner: per VIP with checks, "up" while all its checks are up.
-/// It starts with every VIP down (as the announcer does) and reports only
-/// changes; the daemon passes them to [`crate::vip::Announcer::set`].
-///
-/// It is level-triggered: it reads the checks' current health when woken,
-/// so it never acts on a stale value. It is woken through the [`Checks`]'
-/// one `Notify` (a stored permit, so no change is missed between two
-/// calls): make one `VipHealth` per `Checks`. (A drain, from a `file` check or the
-/// operator, will be a third input here: "up and not draining".)
-pub struct VipHealth {
-    vips: Vec<VipEntry>,
-    changed: Arc<Notify>,
-}
-
-impl VipHealth {
-    /// VIPs without checks (`always`) are left out.
-    pub fn new(vips: &[Vip], checks: &Checks) -> VipHealth {
-        let vips = vips
-            .iter()
-            .filter(|v| !v.checks.is_empty())
-            .map(|v| VipEntry {
-                prefix: v.prefix,
-                // The config guarantees every name is defined; an unknown
-                // one would leave the VIP with fewer checks, so refuse it
-                // the only safe way: a VIP with no checks stays down.
-                checks: v
-                    .checks
-                    .iter()
-                    .map(|n| checks.state(n))
-                    .collect::<Option<Vec<_>>>()
-                    .unwrap_or_default(),
-                up: false,
-                maintenance: false,
-            })
-            .collect();
-        VipHealth {
-            vips,
-            changed: checks.changed.clone(),
-        }
-    }
-
-    /// Recompute every VIP; return those whose health changed.
-    pub fn evaluate(&mut self) -> Vec<VipChange> {
-        let mut out = Vec::new();
-        for v in &mut self.vips {
-            let states: Vec<CheckState> = v.checks.iter().map(|r| r.borrow().clone()).collect();
-            let (up, maintenance, reason) = combine_vip(&states);
-            if (up, maintenance) != (v.up, v.maintenance) {
-                v.up = up;
-                v.maintenance = maintenance;
-                out.push(VipChange {
-                    prefix: v.prefix,
-                    up,
-                    maintenance,
-                    reason,
-                });
-            }
-        }
-        out
-    }
-
-    /// Wait until some VIP's health changes. Cancel-safe: nothing is lost
-    /// if the future is dropped (the next call evaluates again).
-    pub async fn changed(&mut self) -> Vec<VipChange> {
-        loop {
-            let changes = self.evaluate();
-            if !changes.is_empty() {
-                return changes;
-            }
-            self.changed.notified().await;
-        }
-    }
-
-    /// Whether the combiner currently holds `prefix` up.
-    pub fn is_up(&self, prefix: &IpNet) -> bool {
-        self.vips.iter().any(|v| v.prefix == *prefix && v.up)
-    }
 }
 
 /// A spawned helper task that is aborted when the probe ends or is

@@ -582,10 +582,29 @@ fn a_vip_is_up_only_when_all_its_checks_are_up() {
     assert!(!combine(&[]).0, "no checks is down");
 }
 
-async fn next(vips: &mut VipHealth) -> Vec<VipChange> {
-    tokio::time::timeout(PATIENCE, vips.changed())
-        .await
-        .expect("a VIP change")
+/// Wait until the VIPs' levels satisfy `done` (checks run on their own
+/// schedule; the combiner is asked whenever one of them says it changed).
+async fn levels_until(
+    checks: &Checks,
+    vips: &[crate::config::Vip],
+    done: impl Fn(&[VipLevel]) -> bool,
+) -> Vec<VipLevel> {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let levels = checks.levels(vips);
+            if done(&levels) {
+                return levels;
+            }
+            checks.changed().await;
+        }
+    })
+    .await
+    .expect("the VIP levels expected")
+}
+
+fn level<'a>(levels: &'a [VipLevel], prefix: &str) -> &'a VipLevel {
+    let p: ipnet::IpNet = prefix.parse().unwrap();
+    levels.iter().find(|l| l.prefix == p).unwrap()
 }
 
 fn vip(prefix: &str, checks: &[&str]) -> crate::config::Vip {
@@ -604,7 +623,7 @@ fn vip(prefix: &str, checks: &[&str]) -> crate::config::Vip {
 }
 
 #[tokio::test]
-async fn vip_health_follows_its_checks_and_vips_are_independent() {
+async fn vip_levels_follow_their_checks_and_vips_are_independent() {
     let dir = temp_dir("combiner");
     let (a, b) = (dir.join("a"), dir.join("b"));
     std::fs::write(&b, "").unwrap(); // b starts failing
@@ -613,69 +632,88 @@ async fn vip_health_follows_its_checks_and_vips_are_independent() {
         check("b", CheckKind::File(b.clone()), 100, 80),
     ])
     .unwrap();
-    let v4: ipnet::IpNet = "192.0.2.100/32".parse().unwrap();
-    let v6: ipnet::IpNet = "2001:db8::100/128".parse().unwrap();
-    let mut vips = VipHealth::new(
-        &[
-            vip("192.0.2.100/32", &["a"]),
-            vip("2001:db8::100/128", &["a", "b"]),
-            vip("198.51.100.1/32", &[]),
-        ],
-        &checks,
-    );
-    // Fail closed: nothing is up before the checks have passed.
-    assert!(vips.evaluate().is_empty());
-    assert!(!vips.is_up(&v4) && !vips.is_up(&v6));
+    let vips = [
+        vip("192.0.2.100/32", &["a"]),
+        vip("2001:db8::100/128", &["a", "b"]),
+        vip("198.51.100.1/32", &[]),
+    ];
+    // Fail closed: nothing with checks is up before they have passed;
+    // `always` is up from the start.
+    let first = checks.levels(&vips);
+    assert!(!level(&first, "192.0.2.100/32").up && !level(&first, "2001:db8::100/128").up);
+    assert!(level(&first, "198.51.100.1/32").up);
 
     // a passes: the /32 comes up. The /128's only failing check is a
     // `file` check (b, the maintenance flag): it is in maintenance, which
     // the lifecycle turns into a drain rather than a plain withdrawal.
-    let mut seen = Vec::new();
-    while !(seen.iter().any(|c: &VipChange| c.prefix == v4 && c.up)
-        && seen
-            .iter()
-            .any(|c: &VipChange| c.prefix == v6 && c.maintenance))
-    {
-        seen.extend(next(&mut vips).await);
-    }
-    assert!(vips.is_up(&v4));
-    assert!(!vips.is_up(&v6), "b is still down");
-    let v4_up = seen.iter().find(|c| c.prefix == v4).unwrap();
-    assert_eq!(v4_up.reason, "all checks up (a)");
-    assert!(!seen.iter().any(|c| c.prefix == v6 && c.up));
+    let levels = levels_until(&checks, &vips, |l| {
+        level(l, "192.0.2.100/32").up && level(l, "2001:db8::100/128").maintenance
+    })
+    .await;
+    assert_eq!(level(&levels, "192.0.2.100/32").reason, "all checks up (a)");
+    assert!(!level(&levels, "2001:db8::100/128").up, "b is still down");
 
     std::fs::remove_file(&b).unwrap();
-    let changes = next(&mut vips).await;
+    let levels = levels_until(&checks, &vips, |l| level(l, "2001:db8::100/128").up).await;
     assert_eq!(
-        changes,
-        vec![VipChange {
-            prefix: v6,
+        level(&levels, "2001:db8::100/128"),
+        &VipLevel {
+            prefix: "2001:db8::100/128".parse().unwrap(),
             up: true,
             maintenance: false,
             reason: "all checks up (a, b)".into(),
-        }]
+        }
     );
 
-    // a fails: both VIPs go down, in one change.
+    // a fails: both VIPs go down.
     std::fs::write(&a, "").unwrap();
-    let mut changes = next(&mut vips).await;
-    changes.sort_by_key(|c| c.prefix);
-    assert_eq!(changes.len(), 2, "{changes:?}");
-    assert!(changes.iter().all(|c| !c.up));
+    let levels = levels_until(&checks, &vips, |l| {
+        !level(l, "192.0.2.100/32").up && !level(l, "2001:db8::100/128").up
+    })
+    .await;
+    let v4 = level(&levels, "192.0.2.100/32");
     assert!(
-        changes[0]
-            .reason
-            .starts_with("maintenance: check a is down:")
-            && changes[0].reason.ends_with("exists (maintenance)")
-            && changes.iter().all(|c| c.maintenance),
-        "{changes:?}"
+        v4.maintenance
+            && v4.reason.starts_with("maintenance: check a is down:")
+            && v4.reason.ends_with("exists (maintenance)"),
+        "{levels:?}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]
-async fn the_announcer_gets_a_vip_only_after_rise_passes_and_loses_it_after_fall() {
-    use crate::vip::Announcer;
+async fn a_reload_keeps_unchanged_checks_running_and_restarts_changed_ones_down() {
+    let dir = temp_dir("reconfigure");
+    let a = check("a", CheckKind::File(dir.join("a")), 50, 40);
+    let b = check("b", CheckKind::File(dir.join("b")), 50, 40);
+    let mut checks = Checks::spawn(&[a.clone(), b.clone()]).unwrap();
+    let vips = [vip("192.0.2.100/32", &["a"]), vip("192.0.2.101/32", &["b"])];
+    levels_until(&checks, &vips, |l| l.iter().all(|l| l.up)).await;
+    let probes_before = checks.state("a").unwrap().borrow().probes;
+
+    // b changes (a new interval); a does not.
+    let mut b2 = b.clone();
+    b2.interval = std::time::Duration::from_millis(60);
+    let restarted = checks.reconfigure(&[a.clone(), b2]).unwrap();
+    assert_eq!(restarted, vec!["b".to_string()]);
+    let levels = checks.levels(&vips);
+    assert!(level(&levels, "192.0.2.100/32").up, "a kept its state");
+    assert!(
+        !level(&levels, "192.0.2.101/32").up,
+        "the changed check starts down (fail closed)"
+    );
+    assert!(
+        checks.state("a").unwrap().borrow().probes >= probes_before,
+        "a kept its counters"
+    );
+    // A check that is gone makes its VIPs down, never up with fewer checks.
+    checks.reconfigure(std::slice::from_ref(&a)).unwrap();
+    assert!(!level(&checks.levels(&vips), "192.0.2.101/32").up);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn the_lifecycle_gets_a_vip_only_after_rise_passes_and_drains_on_the_flag() {
     let dir = temp_dir("announcer");
     let flag = dir.join("maintenance");
     let mut c = check("apiserver", CheckKind::File(flag.clone()), 100, 80);
@@ -683,15 +721,11 @@ async fn the_announcer_gets_a_vip_only_after_rise_passes_and_loses_it_after_fall
     let checks = Checks::spawn(&[c]).unwrap();
     let v = vip("192.0.2.100/32", &["apiserver"]);
     let prefix = v.prefix;
-    let announcer = Announcer::new(
-        std::slice::from_ref(&v),
-        &crate::config::Drain {
-            delay: std::time::Duration::from_millis(200),
-            prepend: 0,
-            med: None,
-        },
-    );
-    let desired = announcer.subscribe();
+    let drain = crate::config::Drain {
+        delay: std::time::Duration::from_millis(200),
+        prepend: 0,
+        med: None,
+    };
     let config = crate::config::Config {
         speaker: crate::config::Speaker {
             asn: anyvip_proto::Asn(65001),
@@ -706,19 +740,17 @@ async fn the_announcer_gets_a_vip_only_after_rise_passes_and_loses_it_after_fall
             interface: "lo".to_string(),
             guard: crate::steer::GuardConfig::default(),
         },
-        drain: crate::config::Drain {
-            delay: std::time::Duration::from_millis(200),
-            prepend: 0,
-            med: None,
-        },
+        drain,
         api: crate::config::Api::default(),
     };
-    let mut lifecycle = crate::daemon::Lifecycle::new(announcer, None, &config);
-    let mut vips = VipHealth::new(&[v], &checks);
+    let mut lifecycle = crate::vip::Lifecycle::new(&config);
+    let desired = lifecycle.routes();
+    let vips = [v];
     let state = checks.state("apiserver").unwrap();
 
     // Exactly as the daemon's loop does it.
-    lifecycle.health(next(&mut vips).await).await;
+    let levels = levels_until(&checks, &vips, |l| l.iter().all(|l| l.up)).await;
+    lifecycle.health(&levels, std::time::Instant::now());
     assert!(desired.borrow().routes.contains_key(&prefix));
     let s = state.borrow().clone();
     assert!(
@@ -734,7 +766,9 @@ async fn the_announcer_gets_a_vip_only_after_rise_passes_and_loses_it_after_fall
     // The maintenance flag drains (design section 5): first the route
     // with GRACEFUL_SHUTDOWN, then, after the drain delay, the withdrawal.
     std::fs::write(&flag, "").unwrap();
-    lifecycle.health(next(&mut vips).await).await;
+    let levels = levels_until(&checks, &vips, |l| l.iter().all(|l| l.maintenance)).await;
+    let now = std::time::Instant::now();
+    lifecycle.health(&levels, now);
     assert!(!state.borrow().health.is_up());
     assert!(
         desired.borrow().routes[&prefix]
@@ -742,8 +776,7 @@ async fn the_announcer_gets_a_vip_only_after_rise_passes_and_loses_it_after_fall
             .contains(&anyvip_proto::attribute::Community::GRACEFUL_SHUTDOWN),
         "draining"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    lifecycle.reconcile().await;
+    lifecycle.tick(now + std::time::Duration::from_millis(250));
     assert!(
         desired.borrow().routes.is_empty(),
         "withdrawn after the drain delay"

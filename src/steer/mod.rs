@@ -241,7 +241,12 @@ impl Nft {
     /// Run `nft` with `args`, feeding `input`; its stdout on success.
     fn run(&self, args: &[&str], input: Option<&[u8]>) -> Result<Vec<u8>, SteerError> {
         let binary = self.binary.to_string_lossy().into_owned();
-        let mut child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        // systemd's notify and watchdog variables are anyvip's alone.
+        for var in crate::notify::CHILD_ENV_REMOVE {
+            command.env_remove(var);
+        }
+        let mut child = command
             .args(args)
             .stdin(if input.is_some() {
                 Stdio::piped()

@@ -1,6 +1,6 @@
-//! The set of VIPs the daemon wants announced, and the one interface that
-//! changes it: the VIP lifecycle (health checks, drain, resume) calls
-//! [`Announcer::set`]; every peer task watches the published set.
+//! The set of routes the daemon wants announced, and the one interface that
+//! changes it: the VIP lifecycle ([`super::Lifecycle`]) calls
+//! [`Announcer::set_all`]; every peer task watches the published set.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,6 +12,8 @@ use tokio::sync::watch;
 use crate::bgp::announce::{Desired, Route};
 use crate::config::{Drain, Vip};
 
+use super::Mode;
+
 /// One version of the desired set. Peers report the last version they
 /// have sent, so the daemon can wait for a withdrawal to be on the wire
 /// before it takes the address away (design invariant 2).
@@ -19,28 +21,6 @@ use crate::config::{Drain, Vip};
 pub struct Published {
     pub version: u64,
     pub routes: Desired,
-}
-
-/// How a VIP is announced right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
-    #[default]
-    Withdrawn,
-    Announced,
-    /// Still announced, but made unattractive (RFC 8326 GRACEFUL_SHUTDOWN,
-    /// the drain prepends and MED) so routers move flows elsewhere before
-    /// the withdrawal.
-    Draining,
-}
-
-impl Mode {
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Withdrawn => "withdrawn",
-            Mode::Announced => "announced",
-            Mode::Draining => "draining",
-        }
-    }
 }
 
 pub struct Announcer {
@@ -71,14 +51,26 @@ impl Announcer {
     /// Change how one VIP is announced. Unknown prefixes are ignored (and
     /// reported as `false`).
     pub fn set(&mut self, prefix: IpNet, mode: Mode) -> bool {
-        if !self.routes.contains_key(&prefix) {
-            return false;
+        let known = self.routes.contains_key(&prefix);
+        self.set_all(&[(prefix, mode)]);
+        known
+    }
+
+    /// Change several VIPs in one published version, so that a batch of
+    /// withdrawals reaches every peer together (design invariant 2).
+    /// Unknown prefixes are ignored; nothing is published if nothing
+    /// changed.
+    pub fn set_all(&mut self, changes: &[(IpNet, Mode)]) {
+        let mut any = false;
+        for (prefix, mode) in changes {
+            if self.routes.contains_key(prefix) && self.mode(prefix) != *mode {
+                self.modes.insert(*prefix, *mode);
+                any = true;
+            }
         }
-        if self.mode(&prefix) != mode {
-            self.modes.insert(prefix, mode);
+        if any {
             self.publish();
         }
-        true
     }
 
     pub fn mode(&self, prefix: &IpNet) -> Mode {
