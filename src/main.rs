@@ -22,7 +22,8 @@ const EXIT_UNREACHABLE: u8 = 3;
     about,
     after_help = "Control commands (status, drain, resume, reload) talk to the running daemon \
 over its control socket; they exit 0 when done, 1 when the daemon refused or failed, \
-2 on a usage or configuration error, 3 when the daemon cannot be reached."
+2 on a usage or configuration error, 3 when the daemon cannot be reached (not running, \
+no permission to its socket, or no answer)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -185,7 +186,9 @@ where
         Err(e) => {
             eprintln!("anyvip: {e}");
             ExitCode::from(match e {
-                ClientError::Unreachable { .. } => EXIT_UNREACHABLE,
+                ClientError::NotRunning { .. }
+                | ClientError::Denied { .. }
+                | ClientError::Unreachable { .. } => EXIT_UNREACHABLE,
                 ClientError::Refused { .. } | ClientError::BadAnswer(_) => EXIT_REFUSED,
             })
         }

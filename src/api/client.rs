@@ -2,6 +2,8 @@
 //! over the unix socket.
 
 use std::fmt;
+use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -9,6 +11,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::{header, Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
+use nix::unistd::{Gid, Group, Uid, User};
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
@@ -17,12 +20,20 @@ use super::json;
 /// Longer than the daemon ever takes to answer (a reload that closes
 /// sessions and waits for withdrawals takes seconds, not minutes).
 pub const TIMEOUT: Duration = Duration::from_secs(45);
+/// How often to try again while the daemon's listen backlog is full.
+const BACKLOG_RETRY: Duration = Duration::from_millis(50);
 
 /// Why a request got no answer it could use.
 #[derive(Debug)]
 pub enum ClientError {
-    /// Could not connect, or the connection broke: the daemon is not
-    /// running, or not there, or we may not use its socket.
+    /// Nothing listens on the socket (no such file, or connection
+    /// refused): the daemon is not running, or uses another socket.
+    NotRunning { socket: PathBuf, error: String },
+    /// The socket (or a directory on its path) is not ours to use; `access`
+    /// says who may (its mode, owner and group).
+    Denied { socket: PathBuf, access: String },
+    /// Connected, or tried to, and the exchange failed: the connection
+    /// broke or the daemon did not answer in time.
     Unreachable { socket: PathBuf, error: String },
     /// The daemon answered with an error (the message is its reason).
     Refused { status: StatusCode, message: String },
@@ -33,9 +44,17 @@ pub enum ClientError {
 impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ClientError::Unreachable { socket, error } => write!(
+            ClientError::NotRunning { socket, error } => write!(
                 f,
                 "cannot reach the daemon (is anyvip running? socket {}: {error})",
+                socket.display()
+            ),
+            ClientError::Denied { socket, access } => {
+                write!(f, "permission denied: {} ({access})", socket.display())
+            }
+            ClientError::Unreachable { socket, error } => write!(
+                f,
+                "cannot reach the daemon on socket {}: {error}",
                 socket.display()
             ),
             ClientError::Refused { message, .. } => f.write_str(message),
@@ -45,6 +64,65 @@ impl fmt::Display for ClientError {
 }
 
 impl std::error::Error for ClientError {}
+
+/// Connect, waiting while the daemon's listen backlog is full (a
+/// non-blocking connect(2) to a unix socket says EAGAIN then, rather
+/// than waiting itself); the caller's timeout bounds the wait.
+async fn connect(socket: &Path) -> Result<UnixStream, ClientError> {
+    loop {
+        match UnixStream::connect(socket).await {
+            Ok(s) => return Ok(s),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                tokio::time::sleep(BACKLOG_RETRY).await;
+            }
+            Err(e) => return Err(connect_error(socket, &e)),
+        }
+    }
+}
+
+/// Why connect(2) to `socket` failed, for the operator.
+fn connect_error(socket: &Path, error: &io::Error) -> ClientError {
+    match error.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => ClientError::NotRunning {
+            socket: socket.to_path_buf(),
+            error: error.to_string(),
+        },
+        io::ErrorKind::PermissionDenied => ClientError::Denied {
+            socket: socket.to_path_buf(),
+            access: access(socket),
+        },
+        _ => ClientError::Unreachable {
+            socket: socket.to_path_buf(),
+            error: error.to_string(),
+        },
+    }
+}
+
+/// Who may use the socket: "mode 0660, owner root, group anyvip" as the
+/// file says, or why even that cannot be read (a directory on the path
+/// this user may not search).
+fn access(socket: &Path) -> String {
+    match std::fs::metadata(socket) {
+        Ok(m) => {
+            let owner = User::from_uid(Uid::from_raw(m.uid()))
+                .ok()
+                .flatten()
+                .map_or_else(|| m.uid().to_string(), |u| u.name);
+            let group = Group::from_gid(Gid::from_raw(m.gid()))
+                .ok()
+                .flatten()
+                .map_or_else(|| m.gid().to_string(), |g| g.name);
+            format!(
+                "mode {:04o}, owner {owner}, group {group}",
+                m.mode() & 0o7777
+            )
+        }
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            format!("a directory on its path may not be searched by this user: {e}")
+        }
+        Err(e) => format!("cannot read its mode: {e}"),
+    }
+}
 
 pub struct Client {
     socket: PathBuf,
@@ -91,9 +169,7 @@ impl Client {
             error: e.to_string(),
         };
         let exchange = async {
-            let stream = UnixStream::connect(&self.socket)
-                .await
-                .map_err(|e| unreachable(&e))?;
+            let stream = connect(&self.socket).await?;
             let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
                 .await
                 .map_err(|e| unreachable(&e))?;

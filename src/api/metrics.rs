@@ -41,9 +41,7 @@
 //! | `anyvip_check_probes_total`, `_failures_total`, `_transitions_total` | counter | `check` |
 //! | `anyvip_nft_packets_total`, `anyvip_nft_bytes_total` | counter (when the data plane is managed) | `counter` = `guard`, `steered`, `loopback_guard` |
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyvip_fsm::State;
@@ -59,8 +57,8 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
+use super::connections::{Admission, Limits};
 use crate::bgp::peer::PeerStatus;
 use crate::control::{Control, Snapshot, VipStatus};
 use crate::health::CheckState;
@@ -71,10 +69,22 @@ pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; char
 /// The Prometheus 0.0.4 text format's.
 pub const PROMETHEUS_TEXT: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
-/// A few scrapers at once (Prometheus HA pairs, an operator with curl).
-const MAX_CONNECTIONS: usize = 16;
-/// A scrape that takes longer is cut (it only reads a snapshot).
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+/// Who the metrics endpoint serves, and for how long (the same rules as
+/// the control socket: see [`super::connections`]).
+const LIMITS: Limits = Limits {
+    name: "metrics",
+    // A few scrapers at once (Prometheus HA pairs, an operator with curl),
+    // with room to spare; together with the control socket's cap far fewer
+    // file descriptors than the daemon has.
+    max_connections: 64,
+    // Over the network: room for a slow link, still short enough that
+    // connections nobody uses are gone soon.
+    header_read_timeout: Duration::from_secs(10),
+    // A scrape that takes longer is cut (it only reads a snapshot).
+    lifetime: Duration::from_secs(30),
+    // Prometheus reuses its connection between scrapes.
+    keep_alive: true,
+};
 
 const STATES: [State; 6] = [
     State::Idle,
@@ -473,33 +483,21 @@ impl MetricsServer {
 
     /// Serve until the task is dropped.
     pub async fn serve(self, control: Control) {
-        let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let mut admission = Admission::new(LIMITS);
         loop {
-            let Ok(permit) = limit.clone().acquire_owned().await else {
-                return;
-            };
             let stream = match self.listener.accept().await {
                 Ok((s, _)) => s,
                 Err(e) => {
-                    tracing::warn!(error = %e, "metrics: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    admission.accept_failed(&e).await;
                     continue;
                 }
             };
+            let slot = admission.admit().await;
             let control = control.clone();
-            tokio::spawn(async move {
-                let _permit = permit;
-                let service = hyper::service::service_fn(move |req| {
-                    let control = control.clone();
-                    async move { Ok::<_, Infallible>(handle(req, &control).await) }
-                });
-                let conn = super::http1().serve_connection(TokioIo::new(stream), service);
-                match tokio::time::timeout(CONNECTION_TIMEOUT, conn).await {
-                    Ok(Err(e)) => tracing::debug!(error = %e, "metrics: connection failed"),
-                    Err(_) => tracing::debug!("metrics: connection timed out"),
-                    Ok(Ok(())) => {}
-                }
-            });
+            tokio::spawn(slot.serve(TokioIo::new(stream), move |req| {
+                let control = control.clone();
+                async move { handle(req, &control).await }
+            }));
         }
     }
 }

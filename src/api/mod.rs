@@ -7,6 +7,7 @@
 //! a snapshot; drain, resume and reload are carried out by the loop).
 
 pub mod client;
+mod connections;
 pub mod json;
 pub mod metrics;
 pub mod server;
@@ -24,13 +25,12 @@ use crate::control::Control;
 
 pub use server::{parse_vip, ControlSocket};
 
-/// A client that has not sent its request headers by then is dropped.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-fn http1() -> http1::Builder {
+/// A client that has not sent its request headers by `header_read_timeout`
+/// is dropped.
+fn http1(header_read_timeout: Duration) -> http1::Builder {
     let mut b = http1::Builder::new();
     b.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(header_read_timeout);
     b
 }
 

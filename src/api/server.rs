@@ -14,14 +14,15 @@
 //!
 //! The socket's file mode (and its directory's) is the access control:
 //! anyone who can connect can drain. Each drain, resume and reload is
-//! logged with the caller's uid and pid.
+//! logged with the caller's uid and pid. Idle or slow clients cannot keep
+//! others out (see [`super::connections`]): a connection that sends no
+//! request within 3 s is closed, and at 128 open connections the oldest
+//! idle one is closed for each new one.
 
-use std::convert::Infallible;
 use std::io;
 use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -32,16 +33,28 @@ use hyper_util::rt::TokioIo;
 use ipnet::IpNet;
 use serde::Serialize;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::Semaphore;
 
+use super::connections::{Admission, Limits};
 use super::json;
 use crate::control::{Control, GONE};
 
-/// Operators and scripts, not a crowd.
-const MAX_CONNECTIONS: usize = 16;
-/// Longer than any request takes: a reload may close sessions (up to a few
-/// seconds) and wait for withdrawals to reach every peer.
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
+/// Who the control socket serves, and for how long (see [`super::connections`]
+/// for why idle clients cannot lock anyone out).
+const LIMITS: Limits = Limits {
+    name: "control API",
+    // Operators and scripts: far more than ever connect at once, and with
+    // the metrics endpoint's far fewer file descriptors than the daemon has.
+    max_connections: 128,
+    // The CLI sends its request as soon as it is connected; a local client
+    // that has said nothing for this long is not going to.
+    header_read_timeout: Duration::from_secs(3),
+    // Longer than any request takes: a reload may close sessions (up to a
+    // few seconds) and wait for withdrawals to reach every peer.
+    lifetime: Duration::from_secs(60),
+    // One request per connection: the CLI sends one.
+    keep_alive: false,
+};
+
 /// How long a stale-socket probe waits for a listener to answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -170,19 +183,16 @@ fn bind_with_mode(path: &Path, mode: u32) -> io::Result<UnixListener> {
 }
 
 async fn serve(listener: UnixListener, control: Control) {
-    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut admission = Admission::new(LIMITS);
     loop {
-        let Ok(permit) = limit.clone().acquire_owned().await else {
-            return;
-        };
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
             Err(e) => {
-                tracing::warn!(error = %e, "control API: accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                admission.accept_failed(&e).await;
                 continue;
             }
         };
+        let slot = admission.admit().await;
         let caller = match stream.peer_cred() {
             Ok(c) => Caller {
                 uid: Some(c.uid()),
@@ -191,23 +201,10 @@ async fn serve(listener: UnixListener, control: Control) {
             Err(_) => Caller::default(),
         };
         let control = control.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let service = hyper::service::service_fn(move |req| {
-                let control = control.clone();
-                async move { Ok::<_, Infallible>(handle(req, &control, caller).await) }
-            });
-            // One request per connection: the CLI sends one, and nothing
-            // idles on the daemon's single thread.
-            let conn = super::http1()
-                .keep_alive(false)
-                .serve_connection(TokioIo::new(stream), service);
-            match tokio::time::timeout(CONNECTION_TIMEOUT, conn).await {
-                Ok(Err(e)) => tracing::debug!(error = %e, "control API: connection failed"),
-                Err(_) => tracing::debug!("control API: connection timed out"),
-                Ok(Ok(())) => {}
-            }
-        });
+        tokio::spawn(slot.serve(TokioIo::new(stream), move |req| {
+            let control = control.clone();
+            async move { handle(req, &control, caller).await }
+        }));
     }
 }
 
