@@ -61,16 +61,33 @@ impl RouteRefresh {
 
     /// `message` is the whole message, header included: RFC 7313 §5 puts
     /// it in the NOTIFICATION when the length is wrong.
+    ///
+    /// RFC 7313 §5 checks the length of subtypes 1 and 2 only (BoRR, EoRR:
+    /// exactly 4 octets). A subtype-0 request may be longer: RFC 5291 §4
+    /// appends the when-to-refresh octet and ORF entries, which routers with
+    /// outbound route filtering configured send. We advertise no ORF
+    /// capability, so the entries are ignored and the message is the plain
+    /// route refresh it also is (RFC 2918 §4). Other subtypes are reserved:
+    /// RFC 7313 §4 says to ignore them, which the session does, whatever
+    /// their length.
     pub(crate) fn decode(body: &[u8], message: &[u8]) -> Result<RouteRefresh, DecodeError> {
-        match *body {
-            [a1, a2, subtype, safi] => Ok(RouteRefresh {
-                family: Family::new(u16::from_be_bytes([a1, a2]), safi),
-                subtype: subtype.into(),
-            }),
-            _ => Err(DecodeError::RouteRefreshLength {
-                message: Bytes::copy_from_slice(message),
-            }),
+        let length_error = || DecodeError::RouteRefreshLength {
+            message: Bytes::copy_from_slice(message),
+        };
+        let (&[a1, a2, subtype, safi], rest) =
+            body.split_first_chunk::<4>().ok_or_else(length_error)?;
+        let subtype = RouteRefreshSubtype::from(subtype);
+        let enhanced = matches!(
+            subtype,
+            RouteRefreshSubtype::BeginningOfRefresh | RouteRefreshSubtype::EndOfRefresh
+        );
+        if enhanced && !rest.is_empty() {
+            return Err(length_error());
         }
+        Ok(RouteRefresh {
+            family: Family::new(u16::from_be_bytes([a1, a2]), safi),
+            subtype,
+        })
     }
 
     pub(crate) fn encode_body(&self, out: &mut BytesMut) {

@@ -46,12 +46,15 @@ fn context(flags: u8) -> Context {
 ///
 /// Crash input: context 00, then a ROUTE-REFRESH header of length 0x0fec
 /// and 4057 zero octets of body (written below as hex plus a repeat, the
-/// only way to keep 8 KB of zeros readable).
+/// only way to keep 8 KB of zeros readable). Since RFC 7313 §5 is applied
+/// to subtypes 1 and 2 only (subtype 0 may carry RFC 5291 ORF entries), the
+/// all-zero body is a valid subtype-0 refresh: the input keeps its length
+/// with subtype 1 (BoRR) in the third body octet.
 #[test]
 fn an_overlong_route_refresh_gets_a_notification_that_can_still_be_sent() {
     let input = unhex(&format!(
-        "00 ffffffffffffffffffffffffffffffff 0fec 05 {}",
-        "00".repeat(4057)
+        "00 ffffffffffffffffffffffffffffffff 0fec 05 0000 01 {}",
+        "00".repeat(4054)
     ));
     let (&flags, stream) = input.split_first().unwrap();
     let ctx = context(flags);

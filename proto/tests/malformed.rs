@@ -5,7 +5,8 @@ mod support;
 
 use anyvip_proto::notification::{header, open, route_refresh, update};
 use anyvip_proto::{
-    frame, Context, DecodeError, ErrorCode, Message, Notification, Treatment, Update,
+    frame, Context, DecodeError, ErrorCode, Family, Message, Notification, RouteRefresh,
+    RouteRefreshSubtype, Treatment, Update,
 };
 use support::unhex;
 
@@ -139,8 +140,25 @@ fn open_update_and_notification_shorter_than_their_minimum_are_bad_message_lengt
 }
 
 #[test]
-fn route_refresh_of_the_wrong_length_is_a_route_refresh_error_with_the_whole_message() {
-    let msg = format!("{MARKER}0018 05 0001 00 01 00");
+fn enhanced_route_refresh_markers_of_the_wrong_length_are_a_route_refresh_error_with_the_whole_message(
+) {
+    // RFC 7313 §5: BoRR (subtype 1) and EoRR (subtype 2) are exactly four
+    // octets of body; one octet more is 7/1 with the message as data.
+    for subtype in ["01", "02"] {
+        let msg = format!("{MARKER}0018 05 0001 {subtype} 01 00");
+        let n = notification_of(&msg);
+        assert_notification(
+            &n,
+            ErrorCode::RouteRefresh,
+            route_refresh::INVALID_MESSAGE_LENGTH,
+            &msg,
+        );
+    }
+}
+
+#[test]
+fn route_refresh_too_short_to_name_a_family_is_a_route_refresh_error() {
+    let msg = format!("{MARKER}0016 05 0001 00");
     let n = notification_of(&msg);
     assert_notification(
         &n,
@@ -148,6 +166,61 @@ fn route_refresh_of_the_wrong_length_is_a_route_refresh_error_with_the_whole_mes
         route_refresh::INVALID_MESSAGE_LENGTH,
         &msg,
     );
+}
+
+/// A subtype-0 ROUTE-REFRESH carrying ORF entries, laid out by hand from
+/// RFC 5291 §4 with Address Prefix ORF entries (RFC 5292 §3), as a router
+/// with an inbound prefix-list pushed to its peer sends it.
+const ROUTE_REFRESH_WITH_ORF: &str = concat!(
+    "ffffffffffffffffffffffffffffffff", // marker
+    "002e",                             // length: 19 + 27
+    "05",                               // type 5: ROUTE-REFRESH
+    "0001",                             // AFI 1: IPv4
+    "00",                               // subtype 0 (reserved in RFC 5291): normal refresh
+    "01",                               // SAFI 1: unicast
+    "01",                               // when-to-refresh: 1, IMMEDIATE
+    "40",                               // ORF type 64: Address Prefix ORF
+    "0013",                             // length of the ORF entries: 19
+    // entry 1: action ADD (00), match PERMIT (0), reserved: 0x00
+    "00",
+    "00000005", // sequence 5
+    "18",       // minlen 24
+    "20",       // maxlen 32
+    "18",       // prefix length 24
+    "c00002",   // 192.0.2.0/24
+    // entry 2: action ADD (00), match DENY (1): 0x20; 0.0.0.0/0 le 32
+    "20",
+    "0000000a", // sequence 10
+    "00",       // minlen 0
+    "20",       // maxlen 32
+    "00",       // prefix length 0, no prefix octets
+);
+
+#[test]
+fn route_refresh_with_orf_entries_is_a_plain_route_refresh_with_the_entries_ignored() {
+    let bytes = unhex(ROUTE_REFRESH_WITH_ORF);
+    assert_eq!(bytes.len(), 0x2e, "the length field matches the bytes");
+    match Message::decode_from(&bytes, &CTX) {
+        Ok(Some((Message::RouteRefresh(rr), used))) => {
+            assert_eq!(used, bytes.len(), "the whole message, ORF entries too");
+            assert_eq!(rr, RouteRefresh::new(Family::IPV4_UNICAST));
+        }
+        other => panic!("expected a ROUTE-REFRESH, got {other:?}"),
+    }
+}
+
+#[test]
+fn route_refresh_of_a_reserved_subtype_with_trailing_octets_is_decoded_for_the_session_to_ignore() {
+    // RFC 7313 §4: subtypes other than 0, 1, 2 are ignored, so their length
+    // is not checked either (§5 names subtypes 1 and 2 only).
+    let msg = format!("{MARKER}0019 05 0002 07 01 abcd");
+    match decode(&msg) {
+        Ok(Some((Message::RouteRefresh(rr), 25))) => {
+            assert_eq!(rr.subtype, RouteRefreshSubtype::Unknown(7));
+            assert_eq!(rr.family, Family::IPV6_UNICAST);
+        }
+        other => panic!("expected a ROUTE-REFRESH, got {other:?}"),
+    }
 }
 
 // ---- OPEN --------------------------------------------------------------------
@@ -236,6 +309,41 @@ fn truncated_mp_reach_nlri_resets_the_session_with_the_attribute_as_data() {
     let mp = "800e05 0002 01 10 20";
     let n = notification_of(&update_hex(&format!("{ORIGIN} {AS_PATH} {mp}"), ""));
     assert_notification(&n, ErrorCode::Update, update::OPTIONAL_ATTRIBUTE_ERROR, mp);
+}
+
+// RFC 7606 §7.11: the NLRI follow the next hop, so a next-hop length the
+// AFI/SAFI does not allow leaves them unlocatable: session reset, with
+// UPDATE Message Error / Optional Attribute Error (RFC 4760 §7) and the
+// attribute as data.
+#[test]
+fn mp_reach_with_a_five_octet_next_hop_for_ipv4_resets_the_session() {
+    let mp = "800e0f 0001 01 05 c000020b00 00 20 c0000264";
+    let n = notification_of(&update_hex(&format!("{ORIGIN} {AS_PATH} {mp}"), ""));
+    assert_notification(&n, ErrorCode::Update, update::OPTIONAL_ATTRIBUTE_ERROR, mp);
+}
+
+#[test]
+fn mp_reach_with_a_four_octet_next_hop_for_ipv6_resets_the_session() {
+    // RFC 2545 §3: an IPv6 unicast next hop is 16 or 32 octets.
+    let mp = "800e1a 0002 01 04 c000020b 00 80 20010db8000000000000000000000064";
+    let n = notification_of(&update_hex(&format!("{ORIGIN} {AS_PATH} {mp}"), ""));
+    assert_notification(&n, ErrorCode::Update, update::OPTIONAL_ATTRIBUTE_ERROR, mp);
+}
+
+#[test]
+fn mp_reach_with_an_empty_next_hop_resets_the_session() {
+    let mp = "800e0a 0001 01 00 00 20 c0000264";
+    let n = notification_of(&update_hex(&format!("{ORIGIN} {AS_PATH} {mp}"), ""));
+    assert_notification(&n, ErrorCode::Update, update::OPTIONAL_ATTRIBUTE_ERROR, mp);
+}
+
+#[test]
+fn mp_reach_of_ipv4_over_an_ipv6_next_hop_is_accepted() {
+    // RFC 8950 §3: IPv4 NLRI with a 16-octet IPv6 next hop is a valid length.
+    let mp = "800e1a 0001 01 10 20010db800000000000000000000000b 00 20 c0000264";
+    let u = decoded_update(&update_hex(&format!("{ORIGIN} {AS_PATH} {mp}"), ""));
+    assert!(u.errors.is_empty(), "{:?}", u.errors);
+    assert_eq!(u.announced().count(), 1);
 }
 
 #[test]
@@ -442,19 +550,6 @@ fn empty_large_communities_is_treat_as_withdraw() {
         32,
         (update::ATTRIBUTE_LENGTH_ERROR, "c02000"),
     );
-}
-
-#[test]
-fn mp_reach_with_a_five_octet_next_hop_is_treat_as_withdraw_and_keeps_the_nlri() {
-    let mp = "800e0f 0001 01 05 c000020b00 00 20 c0000264";
-    let u = decoded_update(&update_hex(&format!("{ORIGIN} {AS_PATH} {mp}"), ""));
-    assert_treated(
-        &u,
-        Treatment::TreatAsWithdraw,
-        14,
-        (update::OPTIONAL_ATTRIBUTE_ERROR, mp),
-    );
-    assert_eq!(u.announced().count(), 1);
 }
 
 #[test]

@@ -203,7 +203,6 @@ fn lines_of(
         let next_hop = match &reach.next_hop {
             MpNextHop::Ipv4(a) => IpAddr::V4(*a),
             MpNextHop::Ipv6 { global, .. } => IpAddr::V6(*global),
-            MpNextHop::Malformed(b) => panic!("malformed MP next hop {}", support::hex(b)),
         };
         for n in &reach.nlri {
             let mut line = base(n.prefix);

@@ -404,22 +404,22 @@ fn decode_value(flags: u8, code: u8, value: &[u8], ctx: &Context) -> ValueResult
                 attribute: whole(),
             };
             match MpReach::decode(value, ctx.add_path) {
-                Ok(reach) => {
-                    // RFC 7606 §7.11: a next hop of the wrong length still
-                    // lets us locate the NLRI: treat-as-withdraw.
-                    let error = (!reach.next_hop.fits(reach.family))
-                        .then(|| (optional_error(), TreatAsWithdraw));
-                    return Ok((AttributeValue::MpReach(reach), error));
-                }
+                Ok(reach) => AttributeValue::MpReach(reach),
                 Err(mp::MpError::UnsupportedFamily) => unknown(code, value),
-                // RFC 7606 §5.3 / §7.11: NLRI that cannot be parsed reliably.
-                Err(mp::MpError::Malformed) => return Err((optional_error(), SessionReset)),
+                // RFC 7606 §5.3 / §7.11: NLRI that cannot be parsed, or
+                // located, reliably (a next hop of the wrong length for the
+                // AFI/SAFI hides where they start). RFC 4760 §7 names the
+                // NOTIFICATION: UPDATE Message Error / Optional Attribute Error.
+                Err(mp::MpError::Malformed | mp::MpError::NextHopLength) => {
+                    return Err((optional_error(), SessionReset))
+                }
             }
         }
         t::MP_UNREACH_NLRI => match MpUnreach::decode(value, ctx.add_path) {
             Ok(unreach) => AttributeValue::MpUnreach(unreach),
             Err(mp::MpError::UnsupportedFamily) => unknown(code, value),
-            Err(mp::MpError::Malformed) => {
+            // Withdrawn routes that cannot be parsed (it has no next hop).
+            Err(mp::MpError::Malformed | mp::MpError::NextHopLength) => {
                 return Err((
                     DecodeError::OptionalAttribute {
                         type_code: code,

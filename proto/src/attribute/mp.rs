@@ -18,7 +18,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 
 use crate::encode::{begin_u8, finish_u8, EncodeError};
 use crate::family::{Afi, Family};
@@ -36,14 +36,12 @@ pub enum MpNextHop {
         global: Ipv6Addr,
         link_local: Option<Ipv6Addr>,
     },
-    /// A next-hop field whose length fits no form above (RFC 7606 §7.11:
-    /// malformed, the NLRI are treated as withdrawn).
-    Malformed(Bytes),
 }
 
 impl MpNextHop {
-    fn decode(bytes: &[u8]) -> MpNextHop {
-        let parsed: Option<MpNextHop> = match bytes.len() {
+    /// `None` when the length fits none of the forms above.
+    fn decode(bytes: &[u8]) -> Option<MpNextHop> {
+        match bytes.len() {
             4 => ipv4(bytes).ok().map(|(_, a)| MpNextHop::Ipv4(a)),
             16 => ipv6(bytes).ok().map(|(_, g)| MpNextHop::Ipv6 {
                 global: g,
@@ -56,8 +54,7 @@ impl MpNextHop {
                 })
             }),
             _ => None,
-        };
-        parsed.unwrap_or_else(|| MpNextHop::Malformed(Bytes::copy_from_slice(bytes)))
+        }
     }
 
     fn encode(&self, out: &mut BytesMut) {
@@ -69,7 +66,6 @@ impl MpNextHop {
                     out.put_slice(&l.octets());
                 }
             }
-            MpNextHop::Malformed(b) => out.put_slice(b),
         }
     }
 
@@ -95,12 +91,17 @@ pub struct MpUnreach {
     pub withdrawn: Vec<Nlri>,
 }
 
-/// Why an MP attribute could not be decoded; every case resets the session
-/// (RFC 7606 §7.11: the NLRI cannot be located reliably).
+/// Why an MP attribute could not be decoded; every case but the first
+/// resets the session (RFC 7606 §7.11: the NLRI cannot be located reliably).
 pub(crate) enum MpError {
     /// Not an IPv4/IPv6 unicast family: the caller keeps it opaque.
     UnsupportedFamily,
     Malformed,
+    /// RFC 7606 §7.11: a next-hop length that is not one RFC 4760, RFC 2545
+    /// or RFC 8950 allow for the AFI/SAFI. The NLRI follow the next hop, so
+    /// they cannot be located reliably: "session reset" (or "AFI/SAFI
+    /// disable") MUST be used, never treat-as-withdraw.
+    NextHopLength,
 }
 
 fn family(input: &[u8]) -> PResult<'_, Family> {
@@ -120,11 +121,14 @@ impl MpReach {
         // RFC 4760 §3: one reserved octet, "MUST be set to 0, and SHOULD be
         // ignored upon receipt".
         let (rest, _reserved) = be_u8(rest).map_err(|_| MpError::Malformed)?;
+        let next_hop = MpNextHop::decode(nh)
+            .filter(|next_hop| next_hop.fits(family))
+            .ok_or(MpError::NextHopLength)?;
         let nlri = prefix::prefixes(rest, family.afi, add_path.applies_to(family))
             .map_err(|_| MpError::Malformed)?;
         Ok(MpReach {
             family,
-            next_hop: MpNextHop::decode(nh),
+            next_hop,
             nlri,
         })
     }
