@@ -1,5 +1,8 @@
 use super::*;
 
+use anyvip_proto::attribute::{Community, ExtendedCommunity};
+use anyvip_proto::Family;
+
 const MINIMAL: &str = r#"
 [speaker]
 asn = 65001
