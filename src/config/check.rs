@@ -10,11 +10,12 @@
 //! | `exec` | `["/usr/local/bin/probe", "arg"]` (argv, no shell) | the program exits 0 |
 //! | `file` | `"/etc/anyvip/maintenance"` | the file does **not** exist (a maintenance flag: present = withdraw) |
 //!
-//! Common keys, with defaults: `interval = "1s"` (at least 50ms),
+//! Common keys, with defaults: `interval = "1s"` (50ms to 5m),
 //! `timeout` (default four fifths of the interval; must be less than the
 //! interval, so a probe always ends before the next one starts),
 //! `rise = 3` consecutive passes to come up, `fall = 2` consecutive
-//! failures to go down. A check starts down (unknown is down).
+//! failures to go down (each 1 to 100). A check starts down (unknown is
+//! down).
 //!
 //! HTTP keys: `expected_status = [200]`, `expect_body` (a substring of
 //! the first 64 KiB of the body). HTTPS keys: `ca_file` (PEM; required
@@ -22,7 +23,9 @@
 //! `client_cert` + `client_key` (PEM, both or neither), `server_name` (the
 //! name to verify the certificate against, when the URL's host is not in
 //! it, e.g. `"kubernetes"` for `https://127.0.0.1:6443`). PEM files are
-//! read when the configuration is loaded. Relative paths resolve against
+//! read when the configuration is loaded; one that cannot be read yet is a
+//! warning, and the check fails, naming it, until it can (see
+//! [`super::tls`]). Relative paths resolve against
 //! the configuration file's directory; an `exec` program without a `/` is
 //! looked up in `PATH`.
 //!
@@ -37,11 +40,17 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{duration, schema, Tls};
+use super::values::{duration, in_range, show};
+use super::{schema, Tls};
 
 /// Health check defaults (see the module documentation).
 pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 pub const MIN_CHECK_INTERVAL: Duration = Duration::from_millis(50);
+/// A VIP follows its checks: one that probes less often than this reacts
+/// too late to be worth following.
+pub const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// More consecutive results than this only delay the reaction.
+pub const MAX_RISE_FALL: u32 = 100;
 pub const DEFAULT_RISE: u32 = 3;
 pub const DEFAULT_FALL: u32 = 2;
 pub const DEFAULT_EXPECTED_STATUS: u16 = 200;
@@ -117,19 +126,16 @@ impl super::Validator<'_> {
             None => Some(DEFAULT_CHECK_INTERVAL),
             Some(i) => self.check(
                 &format!("{key}.interval"),
-                duration(i).and_then(|d| {
-                    if d >= MIN_CHECK_INTERVAL {
-                        Ok(d)
-                    } else {
-                        Err(format!("\"{i}\" is too short: at least 50ms"))
-                    }
-                }),
+                duration(i, MIN_CHECK_INTERVAL, MAX_CHECK_INTERVAL),
             ),
         };
         let timeout = match (c.timeout.as_deref(), interval) {
             (None, Some(i)) => Some(default_timeout(i)),
             (None, None) => None,
-            (Some(t), _) => self.check(&format!("{key}.timeout"), duration(t)),
+            (Some(t), _) => self.check(
+                &format!("{key}.timeout"),
+                duration(t, Duration::ZERO, MAX_CHECK_INTERVAL),
+            ),
         };
         if let (Some(t), Some(i), Some(text)) = (timeout, interval, c.timeout.as_deref()) {
             if t.is_zero() || t >= i {
@@ -137,19 +143,19 @@ impl super::Validator<'_> {
                     format!("{key}.timeout"),
                     format!(
                         "\"{text}\" must be more than 0 and less than the interval ({}), so a probe ends before the next one starts",
-                        humantime::format_duration(i)
+                        show(i)
                     ),
                 );
             }
         }
-        let rise = c.rise.unwrap_or(DEFAULT_RISE);
-        if rise == 0 {
-            self.error(format!("{key}.rise"), "must be at least 1");
-        }
-        let fall = c.fall.unwrap_or(DEFAULT_FALL);
-        if fall == 0 {
-            self.error(format!("{key}.fall"), "must be at least 1");
-        }
+        let rise = self.check(
+            &format!("{key}.rise"),
+            in_range(c.rise.unwrap_or(DEFAULT_RISE), 1, MAX_RISE_FALL),
+        );
+        let fall = self.check(
+            &format!("{key}.fall"),
+            in_range(c.fall.unwrap_or(DEFAULT_FALL), 1, MAX_RISE_FALL),
+        );
 
         let kinds = [
             c.https.is_some().then_some("https"),
@@ -235,8 +241,8 @@ impl super::Validator<'_> {
             kind: kind?,
             interval: interval?,
             timeout: timeout?,
-            rise,
-            fall,
+            rise: rise?,
+            fall: fall?,
         })
     }
 

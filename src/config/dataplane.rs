@@ -27,7 +27,7 @@ impl super::Validator<'_> {
         if interface.is_empty() || interface.len() > 15 || interface.contains(['/', ' ']) {
             self.error(
                 "dataplane.interface",
-                format!("\"{interface}\" is not a Linux interface name"),
+                format!("\"{interface}\" is not a Linux interface name (1 to 15 bytes, no '/' or space)"),
             );
         }
         let mode = d

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use super::{duration, schema};
+use super::schema;
+use super::values::{duration, in_range};
+use super::vip::MAX_PREPEND;
 
 /// `[drain]`: how a planned withdrawal happens (RFC 8326).
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +22,9 @@ pub struct Drain {
 
 /// Default drain delay: a few of the routers' keepalive intervals.
 pub const DEFAULT_DRAIN_DELAY: Duration = Duration::from_secs(5);
+/// Longer than any router needs to move new flows away; a stop waits this
+/// long, so the unit's TimeoutStopSec= has to be raised to match.
+pub const MAX_DRAIN_DELAY: Duration = Duration::from_secs(10 * 60);
 
 impl super::Validator<'_> {
     pub(super) fn drain(&mut self, d: Option<schema::Drain>) -> Drain {
@@ -33,12 +38,16 @@ impl super::Validator<'_> {
         let delay = match d.delay.as_deref() {
             None => DEFAULT_DRAIN_DELAY,
             Some(t) => self
-                .check("drain.delay", duration(t))
+                .check("drain.delay", duration(t, Duration::ZERO, MAX_DRAIN_DELAY))
                 .unwrap_or(DEFAULT_DRAIN_DELAY),
         };
+        let prepend = d
+            .prepend
+            .and_then(|p| self.check("drain.prepend", in_range(p, 0, MAX_PREPEND)))
+            .unwrap_or(0);
         Drain {
             delay,
-            prepend: d.prepend.unwrap_or(0),
+            prepend,
             med: d.med,
         }
     }

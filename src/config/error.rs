@@ -4,8 +4,6 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::schema;
-
 /// One problem in the configuration: where, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -24,6 +22,8 @@ impl fmt::Display for ConfigError {
 pub struct ConfigErrors {
     pub file: PathBuf,
     pub errors: Vec<ConfigError>,
+    /// Found alongside: reported, but not what refused the file.
+    pub warnings: Vec<ConfigError>,
 }
 
 impl fmt::Display for ConfigErrors {
@@ -32,33 +32,49 @@ impl fmt::Display for ConfigErrors {
         for e in &self.errors {
             write!(f, "\n  {e}")?;
         }
+        for w in &self.warnings {
+            write!(f, "\n  warning: {w}")?;
+        }
         Ok(())
     }
 }
 
 impl std::error::Error for ConfigErrors {}
 
-pub(super) fn deserialize(text: &str) -> Result<schema::File, Vec<ConfigError>> {
-    let de = toml::Deserializer::parse(text).map_err(|e| vec![toml_error(text, "(syntax)", &e)])?;
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let key = match e.path().to_string() {
-            p if p == "." => "(top level)".to_string(),
-            p => p,
-        };
-        vec![toml_error(text, &key, e.inner())]
-    })
-}
-
-fn toml_error(text: &str, key: &str, e: &toml::de::Error) -> ConfigError {
+/// A TOML or serde error under `key`, with its line. `more` adds that
+/// other problems in the same table may follow: serde stops at the first.
+pub(super) fn toml_error(text: &str, key: &str, e: &toml::de::Error, more: bool) -> ConfigError {
     let line = e
         .span()
         .map(|s| text.get(..s.start).unwrap_or("").matches('\n').count() + 1);
-    let message = e.message().trim().to_string();
+    let message = plain_types(e.message().trim());
+    let message = match (line, more) {
+        (Some(l), true) => {
+            format!("{message} (line {l}; fix this first, others in this table may follow)")
+        }
+        (None, true) => format!("{message} (fix this first, others in this table may follow)"),
+        (Some(l), false) => format!("{message} (line {l})"),
+        (None, false) => message,
+    };
     ConfigError {
         key: key.to_string(),
-        reason: match line {
-            Some(l) => format!("{message} (line {l})"),
-            None => message,
-        },
+        reason: message,
     }
+}
+
+/// serde names Rust types ("expected u8"); say what they allow instead.
+fn plain_types(message: &str) -> String {
+    [
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        (
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        ),
+        ("expected a boolean", "expected true or false"),
+    ]
+    .iter()
+    .fold(message.to_string(), |m, (rust, plain)| {
+        m.replace(rust, plain)
+    })
 }

@@ -15,6 +15,7 @@ mod peer;
 mod schema;
 mod speaker;
 mod tls;
+mod values;
 mod vip;
 
 pub use api::{Api, DEFAULT_SOCKET, DEFAULT_SOCKET_MODE};
@@ -33,7 +34,6 @@ pub use vip::Vip;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
-use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -50,44 +50,86 @@ pub struct Config {
 
 /// Read and validate a configuration file.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    load_with_warnings(path).map(|(config, _)| config)
+}
+
+/// [`load`], and what is accepted but cannot work yet (see [`tls`]).
+pub fn load_with_warnings(path: &Path) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
     let fail = |key: &str, reason: String| ConfigErrors {
         file: path.to_path_buf(),
         errors: vec![ConfigError {
             key: key.to_string(),
             reason,
         }],
+        warnings: Vec::new(),
     };
     let text = std::fs::read_to_string(path).map_err(|e| fail("(file)", e.to_string()))?;
     let base = path.parent().unwrap_or(Path::new("."));
-    parse(&text, base).map_err(|errors| ConfigErrors {
+    parse_with_warnings(&text, base).map_err(|Problems { errors, warnings }| ConfigErrors {
         file: path.to_path_buf(),
         errors,
+        warnings,
     })
 }
 
 /// Parse and validate TOML text; relative file names resolve against `base`.
 pub fn parse(text: &str, base: &Path) -> Result<Config, Vec<ConfigError>> {
-    let file = error::deserialize(text)?;
+    parse_with_warnings(text, base)
+        .map(|(config, _)| config)
+        .map_err(|p| p.errors)
+}
+
+/// [`parse`], with the warnings; on error, the errors and the warnings.
+pub fn parse_with_warnings(
+    text: &str,
+    base: &Path,
+) -> Result<(Config, Vec<ConfigError>), Problems> {
+    let file = schema::read(text).map_err(|errors| Problems {
+        errors,
+        warnings: Vec::new(),
+    })?;
     let mut v = Validator {
         errors: Vec::new(),
+        warnings: Vec::new(),
         base,
     };
     let config = v.file(file);
     if v.errors.is_empty() {
-        Ok(config)
+        Ok((config, v.warnings))
     } else {
-        Err(v.errors)
+        Err(Problems {
+            errors: v.errors,
+            warnings: v.warnings,
+        })
     }
+}
+
+/// Why [`parse_with_warnings`] refused a text: the errors, and the
+/// warnings found alongside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problems {
+    pub errors: Vec<ConfigError>,
+    pub warnings: Vec<ConfigError>,
 }
 
 struct Validator<'a> {
     errors: Vec<ConfigError>,
+    /// What can work later but not now (a CA file `kubeadm init` has not
+    /// written yet): reported, not refused.
+    warnings: Vec<ConfigError>,
     base: &'a Path,
 }
 
 impl Validator<'_> {
     fn error(&mut self, key: impl Into<String>, reason: impl Into<String>) {
         self.errors.push(ConfigError {
+            key: key.into(),
+            reason: reason.into(),
+        });
+    }
+
+    fn warning(&mut self, key: impl Into<String>, reason: impl Into<String>) {
+        self.warnings.push(ConfigError {
             key: key.into(),
             reason: reason.into(),
         });
@@ -106,14 +148,16 @@ impl Validator<'_> {
 
     fn file(&mut self, f: schema::File) -> Config {
         let speaker = self.speaker(f.speaker, f.peers.iter().any(|p| p.passive == Some(true)));
-        let peers: Vec<Peer> = f
+        let in_file = f.peers.len();
+        // With their index in the file: a peer with errors is left out.
+        let peers: Vec<(usize, Peer)> = f
             .peers
             .into_iter()
             .enumerate()
-            .filter_map(|(i, p)| self.peer(&format!("peer[{i}]"), p, &speaker))
+            .filter_map(|(i, p)| Some((i, self.peer(&format!("peer[{i}]"), p, &speaker)?)))
             .collect();
-        for (i, p) in peers.iter().enumerate() {
-            if let Some(j) = peers[..i].iter().position(|q| q.address == p.address) {
+        for (n, (i, p)) in peers.iter().enumerate() {
+            if let Some((j, _)) = peers[..n].iter().find(|(_, q)| q.address == p.address) {
                 self.error(
                     format!("peer[{i}].address"),
                     format!("{} is already peer[{j}]", p.address),
@@ -129,11 +173,11 @@ impl Validator<'_> {
             .filter_map(|(name, c)| self.health_check(name, c))
             .collect();
         let mut used = BTreeSet::new();
-        let vips: Vec<Vip> = f
+        let vips: Vec<(usize, Vip)> = f
             .vips
             .into_iter()
             .enumerate()
-            .filter_map(|(i, v)| self.vip(&format!("vip[{i}]"), v, &names, &mut used))
+            .filter_map(|(i, v)| Some((i, self.vip(&format!("vip[{i}]"), v, &names, &mut used)?)))
             .collect();
         for name in names.difference(&used) {
             self.error(
@@ -141,14 +185,23 @@ impl Validator<'_> {
                 "no [[vip]] lists this check: it would run and decide nothing; add it to a VIP's checks or remove it",
             );
         }
-        for (i, v) in vips.iter().enumerate() {
-            if let Some(j) = vips[..i].iter().position(|w| w.prefix == v.prefix) {
+        for (n, (i, v)) in vips.iter().enumerate() {
+            if let Some((j, _)) = vips[..n].iter().find(|(_, w)| w.prefix == v.prefix) {
                 self.error(
                     format!("vip[{i}].prefix"),
                     format!("{} is already vip[{j}]", v.prefix),
                 );
             }
         }
+        // Only when every peer is known: a peer with an error may be the
+        // one meant to carry the family.
+        if peers.len() == in_file {
+            for (i, v) in &vips {
+                self.vip_has_a_peer(*i, v, &peers);
+            }
+        }
+        let peers: Vec<Peer> = peers.into_iter().map(|(_, p)| p).collect();
+        let vips: Vec<Vip> = vips.into_iter().map(|(_, v)| v).collect();
         let dataplane = self.dataplane(f.dataplane);
         let drain = self.drain(f.drain);
         let api = self.api(f.api);
@@ -182,11 +235,6 @@ impl Validator<'_> {
             .filter_map(|(i, s)| self.check(&format!("{key}[{i}]"), parse(s)))
             .collect()
     }
-}
-
-fn duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|e| format!("\"{s}\" is not a duration like \"300ms\" or \"9s\": {e}"))
 }
 
 #[cfg(test)]

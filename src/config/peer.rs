@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyvip_proto::{Asn, Family, HoldTime};
 
-use super::{duration, schema, Speaker, BGP_PORT};
+use super::values::{duration, in_range, ip, ipv4, ipv6, show};
+use super::{schema, Speaker, BGP_PORT};
 
 /// RFC 2385 keys are at most 80 octets (Linux TCP_MD5SIG_MAXKEYLEN).
 const MAX_PASSWORD_LEN: usize = 80;
@@ -14,6 +15,15 @@ const MAX_PASSWORD_LEN: usize = 80;
 /// router's own hold time wins if it is lower (RFC 4271 §4.2).
 const DEFAULT_HOLD_TIME: u16 = 9;
 const DEFAULT_CONNECT_RETRY: Duration = Duration::from_secs(1);
+/// RFC 4271 allows up to 65535 s; a session that takes more than an hour
+/// to notice a dead router defeats the point of announcing a VIP by BGP.
+pub const MAX_HOLD_TIME: u16 = 3600;
+/// A third of the longest hold time.
+pub const MAX_KEEPALIVE: Duration = Duration::from_secs(MAX_HOLD_TIME as u64 / 3);
+/// RFC 4271 §10 retry timers run in seconds; RFC 4271 suggests 120 s, and
+/// waiting longer only delays the announcement after a router comes back.
+pub const MIN_CONNECT_RETRY: Duration = Duration::from_secs(1);
+pub const MAX_CONNECT_RETRY: Duration = Duration::from_secs(10 * 60);
 
 /// How the session's IP TTL is set and checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,11 +65,11 @@ impl Peer {
 impl super::Validator<'_> {
     pub(super) fn peer(&mut self, key: &str, p: schema::Peer, speaker: &Speaker) -> Option<Peer> {
         let before = self.errors.len();
-        let address = self.check(&format!("{key}.address"), p.address.parse::<IpAddr>());
+        let address = self.check(&format!("{key}.address"), ip(&p.address));
         let local_address = p
             .local_address
             .as_deref()
-            .and_then(|a| self.check(&format!("{key}.local_address"), a.parse::<IpAddr>()));
+            .and_then(|a| self.check(&format!("{key}.local_address"), ip(a)));
         if let (Some(a), Some(l)) = (address, local_address) {
             if a.is_ipv4() != l.is_ipv4() {
                 self.error(
@@ -69,8 +79,12 @@ impl super::Validator<'_> {
             }
         }
         if p.asn == 0 {
-            self.error(format!("{key}.asn"), "0 is reserved");
+            self.error(format!("{key}.asn"), "0 is reserved (RFC 7607)");
         }
+        let port = p
+            .port
+            .and_then(|n| self.check(&format!("{key}.port"), in_range(n, 1, u16::MAX)))
+            .unwrap_or(BGP_PORT);
         let internal = Asn(p.asn) == speaker.asn;
         let ttl = match (p.ttl_security.unwrap_or(false), p.multihop) {
             (true, Some(_)) => {
@@ -84,7 +98,7 @@ impl super::Validator<'_> {
             (false, Some(0)) => {
                 self.error(
                     format!("{key}.multihop"),
-                    "must be 1..=255 (the TTL to send with)",
+                    "0 is out of range (allowed: 1 to 255, the TTL to send with)",
                 );
                 Ttl::Send(1)
             }
@@ -102,15 +116,24 @@ impl super::Validator<'_> {
                 .check(&format!("{key}.hold_time"), hold_time(h))
                 .flatten(),
         };
-        let keepalive = p
-            .keepalive
-            .as_deref()
-            .and_then(|k| self.check(&format!("{key}.keepalive"), duration(k)));
-        if let (Some(k), Some(h)) = (keepalive, hold_time.and_then(HoldTime::duration)) {
+        let keepalive = p.keepalive.as_deref().and_then(|k| {
+            self.check(
+                &format!("{key}.keepalive"),
+                duration(k, Duration::ZERO, MAX_KEEPALIVE),
+            )
+        });
+        if let (Some(k), Some(h), Some(text)) = (
+            keepalive,
+            hold_time.and_then(HoldTime::duration),
+            p.keepalive.as_deref(),
+        ) {
             if k.is_zero() || k >= h {
                 self.error(
                     format!("{key}.keepalive"),
-                    "must be more than 0 and less than hold_time",
+                    format!(
+                        "\"{text}\" must be more than 0 and less than hold_time ({})",
+                        show(h)
+                    ),
                 );
             }
         }
@@ -118,14 +141,7 @@ impl super::Validator<'_> {
             None => Some(DEFAULT_CONNECT_RETRY),
             Some(c) => self.check(
                 &format!("{key}.connect_retry"),
-                duration(c).and_then(|d| {
-                    // RFC 4271 §10 retry timers run in seconds.
-                    if d >= Duration::from_secs(1) {
-                        Ok(d)
-                    } else {
-                        Err(format!("\"{c}\" is too short: at least 1s"))
-                    }
-                }),
+                duration(c, MIN_CONNECT_RETRY, MAX_CONNECT_RETRY),
             ),
         };
         let families = match (p.families, address) {
@@ -146,11 +162,11 @@ impl super::Validator<'_> {
         let next_hop_v4 = p
             .next_hop_v4
             .as_deref()
-            .and_then(|a| self.check(&format!("{key}.next_hop_v4"), a.parse::<Ipv4Addr>()));
+            .and_then(|a| self.check(&format!("{key}.next_hop_v4"), ipv4(a)));
         let next_hop_v6 = p
             .next_hop_v6
             .as_deref()
-            .and_then(|a| self.check(&format!("{key}.next_hop_v6"), a.parse::<Ipv6Addr>()));
+            .and_then(|a| self.check(&format!("{key}.next_hop_v6"), ipv6(a)));
         // An IPv6 route over an IPv4 session needs an IPv6 next hop from
         // somewhere: the session's own address cannot serve.
         if let Some(IpAddr::V4(_)) = address {
@@ -177,7 +193,7 @@ impl super::Validator<'_> {
             name: p.name.unwrap_or_else(|| address.to_string()),
             address,
             asn: Asn(p.asn),
-            port: p.port.unwrap_or(BGP_PORT),
+            port,
             local_address,
             passive: p.passive.unwrap_or(false),
             ttl,
@@ -218,19 +234,28 @@ impl super::Validator<'_> {
     }
 }
 
-/// Whole seconds, 0 or 3..=65535 (RFC 4271 §4.2).
+/// Whole seconds, 0 or 3 to [`MAX_HOLD_TIME`] (RFC 4271 §4.2 allows up to
+/// 65535).
 fn hold_time(s: &str) -> Result<Option<HoldTime>, String> {
-    let d = duration(s)?;
+    let allowed = format!(
+        "allowed: 0 (no keepalives) or 3s to {} (RFC 4271)",
+        show(Duration::from_secs(MAX_HOLD_TIME.into()))
+    );
+    let max = Duration::from_secs(MAX_HOLD_TIME.into());
+    let d = duration(s, Duration::ZERO, max).map_err(|e| match e.split_once(" (allowed") {
+        Some((head, _)) => format!("{head} ({allowed})"),
+        None => e,
+    })?;
     if d.subsec_nanos() != 0 {
         return Err(format!(
-            "\"{s}\": the hold time is a whole number of seconds"
+            "\"{s}\": the hold time is a whole number of seconds ({allowed})"
         ));
     }
     let secs =
-        u16::try_from(d.as_secs()).map_err(|_| format!("\"{s}\" is more than 65535 seconds"))?;
-    HoldTime::new(secs)
-        .map(Some)
-        .ok_or_else(|| format!("\"{s}\": the hold time must be 0 or at least 3 seconds (RFC 4271)"))
+        u16::try_from(d.as_secs()).map_err(|_| format!("\"{s}\" is too long ({allowed})"))?;
+    HoldTime::new(secs).map(Some).ok_or_else(|| {
+        format!("\"{s}\": the hold time must be 0 or at least 3 seconds ({allowed})")
+    })
 }
 
 fn family(s: &str) -> Result<Family, String> {

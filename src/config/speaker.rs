@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use anyvip_proto::Asn;
 
 use super::schema;
+use super::values::ipv4;
 
 /// The BGP port (RFC 4271 §8.2.1).
 pub const BGP_PORT: u16 = 179;
@@ -26,7 +27,7 @@ impl super::Validator<'_> {
             );
         }
         let router_id = self
-            .check("speaker.router_id", s.router_id.parse::<Ipv4Addr>())
+            .check("speaker.router_id", ipv4(&s.router_id))
             .unwrap_or(Ipv4Addr::UNSPECIFIED);
         // RFC 6286 §2.1: the BGP Identifier is a non-zero 32-bit value.
         if router_id.is_unspecified() && self.errors.iter().all(|e| e.key != "speaker.router_id") {

@@ -1,5 +1,12 @@
 //! The TLS settings of an `https` check: the CA, the client certificate
 //! and key, and the name to verify.
+//!
+//! A PEM file that cannot be read is a warning, not an error: before
+//! `kubeadm init` has run, `/etc/kubernetes/pki/ca.crt` does not exist yet,
+//! and anyvip must start anyway (and announce the VIP as soon as the
+//! apiserver it brings up is healthy). The check then fails, naming the
+//! file, and reads it again at each probe until it can. A file that is
+//! there but is not what it should be is an error.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -17,22 +24,32 @@ pub struct Tls {
     pub server_name: Option<String>,
 }
 
+impl Tls {
+    /// Whether every PEM file was read at load time.
+    pub fn all_read(&self) -> bool {
+        self.ca.iter().all(|f| f.pem.is_some())
+            && self
+                .client_auth
+                .iter()
+                .all(|(c, k)| c.pem.is_some() && k.pem.is_some())
+    }
+}
+
 /// A PEM file as read at load time. Its `Debug` shows no contents (it may
 /// hold a private key).
 #[derive(Clone, PartialEq, Eq)]
 pub struct PemFile {
     pub path: PathBuf,
-    pub pem: Vec<u8>,
+    /// `None`: it could not be read when the configuration was loaded.
+    pub pem: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for PemFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "PemFile({}, {} bytes)",
-            self.path.display(),
-            self.pem.len()
-        )
+        match &self.pem {
+            Some(pem) => write!(f, "PemFile({}, {} bytes)", self.path.display(), pem.len()),
+            None => write!(f, "PemFile({}, not read)", self.path.display()),
+        }
     }
 }
 
@@ -89,8 +106,22 @@ impl super::Validator<'_> {
             server_name: c.server_name.clone(),
         };
         // Build it once here, so `check-config` finds a bad certificate or
-        // a key that does not match, not the first probe.
-        if let Err((k, reason)) = crate::health::http::client_config(&tls) {
+        // a key that does not match, not the first probe: from the files
+        // that could be read (the others are warnings, checked by the
+        // first probe that can read them).
+        let mut readable = tls.clone();
+        if readable.ca.as_ref().is_some_and(|f| f.pem.is_none()) {
+            readable.ca = None;
+            readable.insecure_skip_verify = true;
+        }
+        if readable
+            .client_auth
+            .as_ref()
+            .is_some_and(|(c, k)| c.pem.is_none() || k.pem.is_none())
+        {
+            readable.client_auth = None;
+        }
+        if let Err((k, reason)) = crate::health::http::client_config(&readable) {
             self.error(format!("{key}.{k}"), reason);
             return None;
         }
@@ -98,12 +129,25 @@ impl super::Validator<'_> {
     }
 
     fn pem_file(&mut self, key: &str, file: &str) -> Option<PemFile> {
+        if file.is_empty() {
+            self.error(key, "must not be empty: the path of a PEM file");
+            return None;
+        }
         let path = self.base.join(file);
         match std::fs::read(&path) {
-            Ok(pem) => Some(PemFile { path, pem }),
+            Ok(pem) => Some(PemFile {
+                path,
+                pem: Some(pem),
+            }),
             Err(e) => {
-                self.error(key, format!("cannot read {}: {e}", path.display()));
-                None
+                self.warning(
+                    key,
+                    format!(
+                        "cannot read {}: {e}; the check fails, and reads it again at each probe, until it can",
+                        path.display()
+                    ),
+                );
+                Some(PemFile { path, pem: None })
             }
         }
     }

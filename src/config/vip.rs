@@ -4,9 +4,16 @@
 use std::collections::BTreeSet;
 
 use anyvip_proto::attribute::{Community, ExtendedCommunity, LargeCommunity};
+use anyvip_proto::Family;
 use ipnet::IpNet;
 
 use super::schema;
+use super::values::{in_range, prefix as parse_prefix};
+
+/// More copies of our AS than this do not make a path any less preferred
+/// in practice, and very long AS paths are dropped by some routers
+/// (maxas-limit).
+pub const MAX_PREPEND: u8 = 10;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Vip {
@@ -37,7 +44,7 @@ impl super::Validator<'_> {
         used: &mut BTreeSet<String>,
     ) -> Option<Vip> {
         let before = self.errors.len();
-        let prefix = self.check(&format!("{key}.prefix"), v.prefix.parse::<IpNet>());
+        let prefix = self.check(&format!("{key}.prefix"), parse_prefix(&v.prefix));
         if let Some(p) = prefix {
             if p.prefix_len() != p.max_prefix_len() {
                 self.error(
@@ -97,7 +104,10 @@ impl super::Validator<'_> {
                 }),
             )?;
             if st.port == 0 {
-                self.error(format!("{key}.steer.port"), "must be 1..=65535");
+                self.error(
+                    format!("{key}.steer.port"),
+                    "0 is out of range (allowed: 1 to 65535)",
+                );
             }
             Some(crate::steer::SteerConfig { port: st.port, to })
         });
@@ -109,6 +119,10 @@ impl super::Validator<'_> {
                 );
             }
         }
+        let prepend = v
+            .prepend
+            .and_then(|p| self.check(&format!("{key}.prepend"), in_range(p, 0, MAX_PREPEND)))
+            .unwrap_or(0);
         if self.errors.len() > before {
             return None;
         }
@@ -119,7 +133,7 @@ impl super::Validator<'_> {
             checks,
             med: v.med,
             local_pref: v.local_pref.unwrap_or(100),
-            prepend: v.prepend.unwrap_or(0),
+            prepend,
             communities,
             large_communities,
             extended_communities,
@@ -149,4 +163,51 @@ fn extended(s: &str) -> Result<ExtendedCommunity, String> {
     }
     let n = u64::from_str_radix(hex, 16).map_err(|_| format!("\"{s}\" is not hex"))?;
     Ok(ExtendedCommunity(n.to_be_bytes()))
+}
+
+impl super::Validator<'_> {
+    /// A VIP no peer can carry would never be announced, silently: say so.
+    pub(super) fn vip_has_a_peer(&mut self, i: usize, v: &Vip, peers: &[(usize, super::Peer)]) {
+        if peers.is_empty() {
+            return; // "no [[peer]] configured" says it already
+        }
+        let (family, name, ip) = if v.prefix.addr().is_ipv4() {
+            (Family::IPV4_UNICAST, "ipv4", "IPv4")
+        } else {
+            (Family::IPV6_UNICAST, "ipv6", "IPv6")
+        };
+        if peers.iter().any(|(_, p)| p.families.contains(&family)) {
+            return;
+        }
+        let carried: Vec<String> = peers
+            .iter()
+            .map(|(j, p)| {
+                let families: Vec<&str> = p
+                    .families
+                    .iter()
+                    .map(|f| {
+                        if *f == Family::IPV6_UNICAST {
+                            "ipv6"
+                        } else {
+                            "ipv4"
+                        }
+                    })
+                    .collect();
+                format!("peer[{j}] {}: {}", p.address, families.join(", "))
+            })
+            .collect();
+        let next_hop = if v.prefix.addr().is_ipv4() {
+            "next_hop_v4 on an IPv6 session"
+        } else {
+            "next_hop_v6 on an IPv4 session"
+        };
+        self.error(
+            format!("vip[{i}].prefix"),
+            format!(
+                "{} is an {ip} VIP, but no peer carries {name} ({}), so it would never be announced: add \"{name}\" to a peer's families (with {next_hop}) or add an {ip} peer",
+                v.prefix,
+                carried.join("; ")
+            ),
+        );
+    }
 }
