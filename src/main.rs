@@ -116,8 +116,12 @@ fn main() -> ExitCode {
             println!("anyvip {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::CheckConfig { config } => match config::load(&config) {
-            Ok(c) => {
+        Command::CheckConfig { config } => match config::load_with_warnings(&config) {
+            Ok((c, warnings)) => {
+                // Accepted: `run` starts, and the check says why it fails.
+                for w in &warnings {
+                    eprintln!("{}: warning: {w}", config.display());
+                }
                 println!(
                     "{}: ok ({} peer(s), {} VIP(s))",
                     config.display(),
@@ -197,8 +201,13 @@ where
 
 fn run(path: &std::path::Path) -> ExitCode {
     init_logging();
-    let config = match config::load(path) {
-        Ok(c) => c,
+    let config = match config::load_with_warnings(path) {
+        Ok((c, warnings)) => {
+            for w in &warnings {
+                tracing::warn!(key = %w.key, "{}", w.reason);
+            }
+            c
+        }
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(EXIT_USAGE);

@@ -1,21 +1,147 @@
 //! The TOML file as written: every table and key, with serde rejecting
 //! unknown ones. Validation into the typed [`super::Config`] is separate, so
 //! that all problems can be reported at once with their key paths.
+//!
+//! serde stops at the first error of what it deserializes, so [`read`]
+//! hands it one table at a time (each `[[peer]]`, each `[check.NAME]`, ...):
+//! a type error in one table does not hide those in the others.
 
 use std::collections::BTreeMap;
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+use toml::Spanned;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+use super::error::{toml_error, ConfigError};
+
+/// The top-level tables, in the order the documentation gives them.
+const TABLES: &str = "speaker, peer, vip, check, dataplane, drain, api";
+
+/// Parse `text` into its tables, or every syntax and type error found.
+pub fn read(text: &str) -> Result<File, Vec<ConfigError>> {
+    let (root, syntax) = DeTable::parse_recoverable(text);
+    if !syntax.is_empty() {
+        return Err(syntax
+            .iter()
+            .map(|e| toml_error(text, "(syntax)", e, false))
+            .collect());
+    }
+    let mut errors = Vec::new();
+    let mut speaker = None;
+    let mut file = File {
+        // Replaced below; `speaker` says whether it was there.
+        speaker: Speaker {
+            asn: 0,
+            router_id: String::new(),
+            listen: None,
+        },
+        peers: Vec::new(),
+        vips: Vec::new(),
+        checks: BTreeMap::new(),
+        dataplane: None,
+        drain: None,
+        api: None,
+    };
+    let mut r = Reader {
+        text,
+        errors: &mut errors,
+    };
+    for (key, value) in root.get_ref().iter() {
+        match key.get_ref().as_ref() {
+            "speaker" => speaker = r.one("speaker", value),
+            "peer" => file.peers = r.array("peer", value),
+            "vip" => file.vips = r.array("vip", value),
+            "check" => file.checks = r.named("check", value),
+            "dataplane" => file.dataplane = r.one("dataplane", value),
+            "drain" => file.drain = r.one("drain", value),
+            "api" => file.api = r.one("api", value),
+            other => r.errors.push(ConfigError {
+                key: other.to_string(),
+                reason: format!("unknown table; the tables are {TABLES}"),
+            }),
+        }
+    }
+    match speaker {
+        Some(s) => file.speaker = s,
+        None if !root.get_ref().keys().any(|k| k.get_ref() == "speaker") => {
+            errors.push(ConfigError {
+                key: "speaker".to_string(),
+                reason: "missing: every file has a [speaker] table (asn, router_id)".to_string(),
+            })
+        }
+        None => {}
+    }
+    if errors.is_empty() {
+        Ok(file)
+    } else {
+        Err(errors)
+    }
+}
+
+struct Reader<'t, 'e> {
+    text: &'t str,
+    errors: &'e mut Vec<ConfigError>,
+}
+
+impl Reader<'_, '_> {
+    /// One table (or value) as `T`, its errors under `key`.
+    fn one<T: DeserializeOwned>(&mut self, key: &str, value: &Spanned<DeValue<'_>>) -> Option<T> {
+        let de = ValueDeserializer::from(value.clone());
+        match serde_path_to_error::deserialize::<_, T>(de) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let path = e.path().to_string();
+                let full = match path.as_str() {
+                    "." => key.to_string(),
+                    p if p.starts_with('[') => format!("{key}{p}"),
+                    p => format!("{key}.{p}"),
+                };
+                self.errors
+                    .push(toml_error(self.text, &full, e.inner(), true));
+                None
+            }
+        }
+    }
+
+    /// `[[key]]`: each table on its own, as `key[i]`.
+    fn array<T: DeserializeOwned>(&mut self, key: &str, value: &Spanned<DeValue<'_>>) -> Vec<T> {
+        match value.get_ref() {
+            DeValue::Array(items) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| self.one(&format!("{key}[{i}]"), v))
+                .collect(),
+            _ => self.one(key, value).unwrap_or_default(),
+        }
+    }
+
+    /// `[key.NAME]`: each table on its own, as `key.NAME`.
+    fn named<T: DeserializeOwned>(
+        &mut self,
+        key: &str,
+        value: &Spanned<DeValue<'_>>,
+    ) -> BTreeMap<String, T> {
+        match value.get_ref() {
+            DeValue::Table(t) => t
+                .iter()
+                .filter_map(|(name, v)| {
+                    let name = name.get_ref().to_string();
+                    let parsed = self.one(&format!("{key}.{name}"), v)?;
+                    Some((name, parsed))
+                })
+                .collect(),
+            _ => self.one(key, value).unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug)]
 pub struct File {
     pub speaker: Speaker,
-    #[serde(default, rename = "peer")]
     pub peers: Vec<Peer>,
-    #[serde(default, rename = "vip")]
     pub vips: Vec<Vip>,
     /// `[check.NAME]` tables, by name.
-    #[serde(default, rename = "check")]
     pub checks: BTreeMap<String, Check>,
     pub dataplane: Option<Dataplane>,
     pub drain: Option<Drain>,

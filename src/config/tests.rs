@@ -1,5 +1,9 @@
 use super::*;
 
+use anyvip_proto::attribute::{Community, ExtendedCommunity};
+use anyvip_proto::Family;
+use std::time::Duration;
+
 const MINIMAL: &str = r#"
 [speaker]
 asn = 65001
@@ -78,7 +82,7 @@ communities = ["65000:100", "70000:1"]
     for needle in [
         "speaker.router_id: must not be 0.0.0.0",
         "peer[0].hold_time: \"2s\": the hold time must be 0 or at least 3 seconds",
-        "peer[1].multihop: must be 1..=255",
+        "peer[1].multihop: 0 is out of range (allowed: 1 to 255",
         "vip[0].prefix: 192.0.2.0/24 is not a host route",
         "vip[0].communities[1]: \"70000\" in \"70000:1\" is not a number",
     ] {
@@ -155,7 +159,9 @@ fn ipv6_over_an_ipv4_session_needs_an_ipv6_next_hop() {
 
 #[test]
 fn ipv6_peer_defaults_to_the_ipv6_family() {
-    let text = MINIMAL.replace("192.0.2.1\"", "2001:db8::1\"");
+    let text = MINIMAL
+        .replace("192.0.2.1\"", "2001:db8::1\"")
+        .replace("192.0.2.100/32", "2001:db8::100/128");
     let c = parse(&text, Path::new(".")).unwrap();
     assert_eq!(c.peers[0].families, vec![Family::IPV6_UNICAST]);
 }
@@ -314,7 +320,7 @@ server_name = "kubernetes"
     };
     let tls = h.tls.as_ref().unwrap();
     assert_eq!(tls.ca.as_ref().unwrap().path, dir.join("ca.crt"));
-    assert_eq!(tls.ca.as_ref().unwrap().pem, ca.pem().into_bytes());
+    assert_eq!(tls.ca.as_ref().unwrap().pem, Some(ca.pem().into_bytes()));
     assert_eq!(tls.server_name.as_deref(), Some("kubernetes"));
     assert!(
         !format!("{tls:?}").contains("PRIVATE KEY"),
@@ -328,10 +334,12 @@ server_name = "kubernetes"
         &dir,
     )
     .unwrap_err();
+    // The key is not there (a warning), the CA is not a certificate (an
+    // error, found although the key could not be read).
     let e: Vec<String> = bad.iter().map(|e| e.to_string()).collect();
+    assert_eq!(e.len(), 1, "{e:?}");
     assert!(
-        e.iter()
-            .any(|e| e.starts_with("check.apiserver.client_key: cannot read")),
+        e[0].starts_with("check.apiserver.ca_file:") && e[0].contains("no CERTIFICATE"),
         "{e:?}"
     );
     // The key is the certificate's, not a key: the TLS setup says so.
@@ -422,9 +430,9 @@ https = "https://127.0.0.1/"
         "check.a.expected_status[1]: 42 is not an HTTP status code",
         "check.a.expect_body: must not be empty",
         "check.b.tcp: \"127.0.0.1\" is not host:port",
-        "check.b.interval: \"10ms\" is too short: at least 50ms",
-        "check.b.rise: must be at least 1",
-        "check.b.fall: must be at least 1",
+        "check.b.interval: \"10ms\" is too short (allowed: 50ms to 5m)",
+        "check.b.rise: 0 is out of range (allowed: 1 to 100)",
+        "check.b.fall: 0 is out of range (allowed: 1 to 100)",
         "check.c.exec: must name a program",
         "check.c.timeout: \"2s\" must be more than 0 and less than the interval (1s)",
         "check.d.expected_status: only for http and https checks, this is a file check",
@@ -563,4 +571,235 @@ fn dataplane_and_steer_keys_are_validated_with_their_paths() {
         "10.0.0.5:6443".parse().unwrap()
     );
     assert!(!c.dataplane.guard.keep_on_stop);
+}
+
+// ---- issue 12 item 3: configuration that cannot work, and what errors say ----
+
+#[test]
+fn an_ipv6_vip_without_a_peer_that_carries_ipv6_is_an_error() {
+    // An IPv4 peer carries ipv4 only unless told otherwise.
+    let text = MINIMAL.replace("192.0.2.100/32", "2001:db8::100/128");
+    let e = errors(&text);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with(
+            "vip[0].prefix: 2001:db8::100/128 is an IPv6 VIP, but no peer carries ipv6 (peer[0] 192.0.2.1: ipv4), so it would never be announced"
+        ),
+        "{e:?}"
+    );
+    // An IPv6 peer told to carry only ipv4 does not either.
+    let v6_peer = text.replace(
+        "address = \"192.0.2.1\"",
+        "address = \"2001:db8::1\"\nfamilies = [\"ipv4\"]\nnext_hop_v4 = \"192.0.2.11\"",
+    );
+    let e = errors(&v6_peer);
+    assert!(
+        e.len() == 1 && e[0].contains("no peer carries ipv6 (peer[0] 2001:db8::1: ipv4)"),
+        "{e:?}"
+    );
+    // One peer that carries it is enough.
+    let dual = text.replace(
+        "asn = 65000",
+        "asn = 65000\nfamilies = [\"ipv4\", \"ipv6\"]\nnext_hop_v6 = \"2001:db8::b\"",
+    );
+    assert!(parse(&dual, Path::new(".")).is_ok());
+    let default_v6 = text.replace("address = \"192.0.2.1\"", "address = \"2001:db8::1\"");
+    assert!(parse(&default_v6, Path::new(".")).is_ok());
+}
+
+#[test]
+fn an_ipv4_vip_with_only_ipv6_peers_is_an_error() {
+    let text = MINIMAL.replace("address = \"192.0.2.1\"", "address = \"2001:db8::1\"");
+    let e = errors(&text);
+    assert_eq!(
+        e,
+        vec!["vip[0].prefix: 192.0.2.100/32 is an IPv4 VIP, but no peer carries ipv4 (peer[0] 2001:db8::1: ipv6), so it would never be announced: add \"ipv4\" to a peer's families (with next_hop_v4 on an IPv6 session) or add an IPv4 peer"]
+    );
+}
+
+#[test]
+fn a_peer_with_errors_does_not_also_make_the_vip_unannounceable() {
+    // The broken peer may be the one meant to carry IPv6: one error only.
+    let text = format!(
+        "{}\n[[peer]]\naddress = \"2001:db8::1\"\nasn = 0\n",
+        MINIMAL.replace("192.0.2.100/32", "2001:db8::100/128")
+    );
+    let e = errors(&text);
+    assert_eq!(e, vec!["peer[1].asn: 0 is reserved (RFC 7607)"]);
+}
+
+#[test]
+fn type_errors_in_several_tables_are_all_reported() {
+    let text = format!(
+        "{}\n[[peer]]\naddress = \"192.0.2.2\"\nasn = \"65000\"\n[drain]\nprepend = \"3\"\n{}",
+        MINIMAL.replace("asn = 65000", "asn = 65000\nport = 70000"),
+        "[check.a]\ntcp = \"127.0.0.1:1\"\nrise = true\n",
+    );
+    let e = errors(&text);
+    assert_eq!(e.len(), 4, "{e:?}");
+    for (key, needle) in [
+        (
+            "peer[0].port:",
+            "integer `70000`, expected a whole number from 0 to 65535",
+        ),
+        (
+            "peer[1].asn:",
+            "string \"65000\", expected a whole number from 0 to 4294967295",
+        ),
+        ("drain.prepend:", "expected a whole number from 0 to 255"),
+        ("check.a.rise:", "boolean `true`, expected a whole number"),
+    ] {
+        let found = e.iter().find(|e| e.starts_with(key));
+        let found = found.unwrap_or_else(|| panic!("no {key} in {e:?}"));
+        assert!(found.contains(needle), "{found}");
+        // serde stops at the first problem of a table: say so.
+        assert!(found.contains("others in this table may follow"), "{found}");
+    }
+}
+
+#[test]
+fn unknown_or_missing_top_level_tables_are_named() {
+    let e = errors(&format!("{MINIMAL}\n[dataplne]\nmanage = false\n"));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("dataplne: unknown table; the tables are speaker, peer"),
+        "{e:?}"
+    );
+    let e = errors(&MINIMAL.replace("[speaker]\nasn = 65001\nrouter_id = \"192.0.2.11\"\n", ""));
+    assert!(e.iter().any(|e| e.starts_with("speaker: missing")), "{e:?}");
+}
+
+#[test]
+fn every_syntax_error_is_reported() {
+    let e = errors(&format!("{MINIMAL}\nx = = 1\ny = [\n"));
+    assert!(e.len() >= 2, "{e:?}");
+    assert!(
+        e.iter()
+            .all(|e| e.starts_with("(syntax):") && e.contains("(line ")),
+        "{e:?}"
+    );
+}
+
+/// `key = value` added to `table` of MINIMAL (or to the check, for
+/// `check`), and the one error it must give.
+fn one_error(table: &str, line: &str) -> String {
+    let text = match table {
+        "peer" => MINIMAL.replace("asn = 65000", &format!("asn = 65000\n{line}")),
+        "vip" => MINIMAL.replace("always = true", &format!("always = true\n{line}")),
+        "check" => with_checks("[\"apiserver\"]", &format!("{APISERVER_TCP}{line}\n")),
+        "drain" => format!("{MINIMAL}\n[drain]\n{line}\n"),
+        other => panic!("{other}"),
+    };
+    let e = errors(&text);
+    assert_eq!(e.len(), 1, "{line}: {e:?}");
+    e.into_iter().next().unwrap_or_default()
+}
+
+#[test]
+fn every_number_and_duration_has_an_upper_bound_named_in_its_error() {
+    for (table, line, expected) in [
+        ("check", "rise = 4294967295", "check.apiserver.rise: 4294967295 is out of range (allowed: 1 to 100)"),
+        ("check", "fall = 101", "check.apiserver.fall: 101 is out of range (allowed: 1 to 100)"),
+        ("check", "interval = \"6m\"", "check.apiserver.interval: \"6m\" is too long (allowed: 50ms to 5m)"),
+        ("check", "interval = \"1000000000s\"", "check.apiserver.interval: \"1000000000s\" is too long (allowed: 50ms to 5m)"),
+        ("check", "timeout = \"10m\"", "check.apiserver.timeout: \"10m\" is too long (allowed: 0s to 5m)"),
+        ("drain", "delay = \"1000000000s\"", "drain.delay: \"1000000000s\" is too long (allowed: 0s to 10m)"),
+        ("drain", "prepend = 11", "drain.prepend: 11 is out of range (allowed: 0 to 10)"),
+        ("vip", "prepend = 255", "vip[0].prepend: 255 is out of range (allowed: 0 to 10)"),
+        ("peer", "connect_retry = \"100000000s\"", "peer[0].connect_retry: \"100000000s\" is too long (allowed: 1s to 10m)"),
+        ("peer", "connect_retry = \"500ms\"", "peer[0].connect_retry: \"500ms\" is too short (allowed: 1s to 10m)"),
+        ("peer", "hold_time = \"65535s\"", "peer[0].hold_time: \"65535s\" is too long (allowed: 0 (no keepalives) or 3s to 1h (RFC 4271))"),
+        ("peer", "hold_time = \"2s\"", "peer[0].hold_time: \"2s\": the hold time must be 0 or at least 3 seconds (allowed: 0 (no keepalives) or 3s to 1h (RFC 4271))"),
+        ("peer", "keepalive = \"21m\"", "peer[0].keepalive: \"21m\" is too long (allowed: 0s to 20m)"),
+        ("peer", "keepalive = \"9s\"", "peer[0].keepalive: \"9s\" must be more than 0 and less than hold_time (9s)"),
+        ("peer", "port = 0", "peer[0].port: 0 is out of range (allowed: 1 to 65535)"),
+        ("peer", "multihop = 256", "peer[0].multihop: invalid value: integer `256`, expected a whole number from 0 to 255"),
+    ] {
+        let e = one_error(table, line);
+        assert!(e.starts_with(expected), "{line}:\n got  {e}\n want {expected}");
+    }
+}
+
+#[test]
+fn errors_name_the_key_the_value_and_what_is_allowed() {
+    for (table, line, expected) in [
+        // Not humantime's "expected number at 0".
+        ("check", "interval = \"-1s\"", "check.apiserver.interval: \"-1s\" is negative: write a duration like \"300ms\", \"9s\" or \"2m\" (allowed: 50ms to 5m)"),
+        ("check", "timeout = \"1x\"", "check.apiserver.timeout: \"1x\" has an unknown unit \"x\""),
+        ("drain", "delay = \"5\"", "drain.delay: \"5\" has no unit"),
+        ("peer", "local_address = \"192.0.2.300\"", "peer[0].local_address: \"192.0.2.300\" is not an IP address"),
+        ("peer", "next_hop_v6 = \"192.0.2.1\"", "peer[0].next_hop_v6: \"192.0.2.1\" is not an IPv6 address"),
+    ] {
+        let e = one_error(table, line);
+        assert!(e.starts_with(expected), "{line}:\n got  {e}\n want {expected}");
+    }
+    let e = errors(&MINIMAL.replace("192.0.2.1\"", "300.1.1.1\""));
+    assert_eq!(
+        e,
+        vec!["peer[0].address: \"300.1.1.1\" is not an IP address (e.g. \"192.0.2.1\" or \"2001:db8::1\")"]
+    );
+    let e = errors(&MINIMAL.replace("192.0.2.100/32", "192.0.2.100/33"));
+    assert_eq!(
+        e,
+        vec!["vip[0].prefix: \"192.0.2.100/33\": the prefix length \"33\" is not 0 to 32 (an IPv4 prefix)"]
+    );
+    let e = errors(&MINIMAL.replace("192.0.2.11", "192.0.2.256"));
+    assert!(
+        e[0].starts_with("speaker.router_id: \"192.0.2.256\" is not an IPv4 address"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn the_largest_values_allowed_are_accepted() {
+    let text = with_checks(
+        "[\"apiserver\"]",
+        &format!("{APISERVER_TCP}interval = \"5m\"\nrise = 100\nfall = 100\n"),
+    )
+    .replace(
+        "asn = 65000",
+        "asn = 65000\nhold_time = \"1h\"\nkeepalive = \"20m\"\nconnect_retry = \"10m\"",
+    );
+    let text = format!("{text}\n[drain]\ndelay = \"10m\"\nprepend = 10\n");
+    let c = parse(&text, Path::new(".")).unwrap();
+    assert_eq!(c.checks[0].rise, 100);
+    assert_eq!(c.peers[0].hold_time.seconds(), 3600);
+    assert_eq!(c.drain.delay, Duration::from_secs(600));
+}
+
+// ---- issue 12 item 2: PEM files that are not there yet ----
+
+#[test]
+fn an_https_check_whose_files_cannot_be_read_yet_is_a_warning_not_an_error() {
+    let table = "[check.apiserver]\nhttps = \"https://127.0.0.1:6443/readyz\"\nca_file = \"/nonexistent/anyvip-test/ca.crt\"\nclient_cert = \"/nonexistent/anyvip-test/c.crt\"\nclient_key = \"/nonexistent/anyvip-test/c.key\"\n";
+    let text = with_checks("[\"apiserver\"]", table);
+    let (c, warnings) = parse_with_warnings(&text, Path::new(".")).unwrap();
+    let w: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(w.len(), 3, "{w:?}");
+    assert!(
+        w[0].starts_with(
+            "check.apiserver.ca_file: cannot read /nonexistent/anyvip-test/ca.crt: No such file"
+        ) && w[0].contains("reads it again at each probe"),
+        "{w:?}"
+    );
+    assert!(
+        w[1].starts_with("check.apiserver.client_cert: cannot read"),
+        "{w:?}"
+    );
+    assert!(
+        w[2].starts_with("check.apiserver.client_key: cannot read"),
+        "{w:?}"
+    );
+    let CheckKind::Http(h) = &c.checks[0].kind else {
+        panic!("{:?}", c.checks[0]);
+    };
+    let tls = h.tls.as_ref().unwrap();
+    assert!(!tls.all_read());
+    assert_eq!(tls.ca.as_ref().unwrap().pem, None);
+    // The same file with other problems: the warning comes with the errors.
+    let broken = text
+        .replace("rise", "x")
+        .replace("[check.apiserver]", "[check.apiserver]\nfall = 0");
+    let p = parse_with_warnings(&broken, Path::new(".")).unwrap_err();
+    assert_eq!((p.errors.len(), p.warnings.len()), (1, 3), "{p:?}");
 }

@@ -5,6 +5,11 @@
 //! a pooled connection that happens to still work. TLS is rustls with the
 //! ring provider, ALPN offers `h2` and `http/1.1` and hyper speaks whichever
 //! the server picked; plain `http` is HTTP/1.1.
+//!
+//! The TLS client configuration is built once and reused. When a PEM file
+//! could not be read at load time (before `kubeadm init` writes the CA),
+//! each probe tries again and fails, naming the file, until every file can
+//! be read and the configuration built.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +30,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 use super::{error_chain, excerpt, Outcome, Task};
-use crate::config::{HttpCheck, Tls};
+use crate::config::{HttpCheck, PemFile, Tls};
 
 /// `expect_body` is looked for in this much of the body.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -37,7 +42,8 @@ pub struct HttpProbe {
     uri: Uri,
     host: String,
     port: u16,
-    tls: Option<(TlsConnector, ServerName<'static>)>,
+    /// Boxed: most of a probe's size, and `Prober` holds the other kinds inline.
+    tls: Option<Box<TlsSetup>>,
     expected_status: Vec<u16>,
     expect_body: Option<String>,
 }
@@ -57,11 +63,20 @@ impl HttpProbe {
         let tls = match &h.tls {
             None => None,
             Some(t) => {
-                let config = client_config(t).map_err(|(k, e)| format!("{k}: {e}"))?;
                 let name = t.server_name.clone().unwrap_or_else(|| host.clone());
                 let name = ServerName::try_from(name.clone())
                     .map_err(|_| format!("\"{name}\" is not a valid TLS server name"))?;
-                Some((TlsConnector::from(config), name))
+                let connector = if t.all_read() {
+                    let config = client_config(t).map_err(|(k, e)| format!("{k}: {e}"))?;
+                    tokio::sync::OnceCell::from(TlsConnector::from(config))
+                } else {
+                    tokio::sync::OnceCell::new()
+                };
+                Some(Box::new(TlsSetup {
+                    files: t.clone(),
+                    name,
+                    connector,
+                }))
             }
         };
         Ok(HttpProbe {
@@ -82,6 +97,16 @@ impl HttpProbe {
 
     async fn exchange(&self, deadline: Instant, timeout: Duration) -> Result<Outcome, Outcome> {
         let step = Step { deadline, timeout };
+        // Before connecting: without its files the probe has nothing to
+        // offer the server.
+        let tls = match &self.tls {
+            None => None,
+            Some(setup) => Some((
+                step.run("reading the TLS files", setup.connector())
+                    .await??,
+                &setup.name,
+            )),
+        };
         let tcp = step
             .run(
                 "connect",
@@ -90,7 +115,7 @@ impl HttpProbe {
             .await?
             .map_err(|e| Outcome::fail(format!("connect: {e}")))?;
         let _ = tcp.set_nodelay(true);
-        let (response, _conn) = match &self.tls {
+        let (response, _conn) = match tls {
             None => self.http1(TokioIo::new(tcp), step).await?,
             Some((connector, name)) => {
                 let tls = step
@@ -215,6 +240,57 @@ impl HttpProbe {
     }
 }
 
+/// The TLS side of an `https` probe.
+struct TlsSetup {
+    /// The configured files, read again while `connector` is not built.
+    files: Tls,
+    name: ServerName<'static>,
+    /// Built at start when every file was read at load time, else by the
+    /// first probe that can read them all; then reused by every probe.
+    connector: tokio::sync::OnceCell<TlsConnector>,
+}
+
+impl TlsSetup {
+    async fn connector(&self) -> Result<&TlsConnector, Outcome> {
+        self.connector
+            .get_or_try_init(|| async {
+                let tls = read_again(&self.files).await?;
+                client_config(&tls)
+                    .map(TlsConnector::from)
+                    .map_err(|(k, e)| format!("{k}: {e}"))
+            })
+            .await
+            .map_err(|e| Outcome::fail(format!("TLS setup: {e}")))
+    }
+}
+
+/// `tls` with every PEM file read from disk now; errors name the key and
+/// the file.
+async fn read_again(tls: &Tls) -> Result<Tls, String> {
+    async fn read(key: &str, f: &PemFile) -> Result<PemFile, String> {
+        match tokio::fs::read(&f.path).await {
+            Ok(pem) => Ok(PemFile {
+                path: f.path.clone(),
+                pem: Some(pem),
+            }),
+            Err(e) => Err(format!("{key}: cannot read {}: {e}", f.path.display())),
+        }
+    }
+    let ca = match &tls.ca {
+        Some(f) => Some(read("ca_file", f).await?),
+        None => None,
+    };
+    let client_auth = match &tls.client_auth {
+        Some((c, k)) => Some((read("client_cert", c).await?, read("client_key", k).await?)),
+        None => None,
+    };
+    Ok(Tls {
+        ca,
+        client_auth,
+        ..tls.clone()
+    })
+}
+
 /// Runs one step of a probe against the probe's deadline, naming the step
 /// when time runs out.
 #[derive(Clone, Copy)]
@@ -281,7 +357,7 @@ pub fn client_config(tls: &Tls) -> Result<Arc<ClientConfig>, (&'static str, Stri
             "required unless insecure_skip_verify = true".to_string(),
         ))?;
         let mut roots = RootCertStore::empty();
-        let certs = certificates(&ca.pem)
+        let certs = certificates(contents("ca_file", ca)?)
             .map_err(|e| ("ca_file", format!("{}: {e}", ca.path.display())))?;
         for cert in certs {
             roots.add(cert).map_err(|e| {
@@ -296,14 +372,15 @@ pub fn client_config(tls: &Tls) -> Result<Arc<ClientConfig>, (&'static str, Stri
     let mut config = match &tls.client_auth {
         None => builder.with_no_client_auth(),
         Some((cert, key)) => {
-            let chain = certificates(&cert.pem)
+            let chain = certificates(contents("client_cert", cert)?)
                 .map_err(|e| ("client_cert", format!("{}: {e}", cert.path.display())))?;
-            let private = PrivateKeyDer::from_pem_slice(&key.pem).map_err(|e| {
-                (
-                    "client_key",
-                    format!("{}: no private key in it: {e}", key.path.display()),
-                )
-            })?;
+            let private =
+                PrivateKeyDer::from_pem_slice(contents("client_key", key)?).map_err(|e| {
+                    (
+                        "client_key",
+                        format!("{}: no private key in it: {e}", key.path.display()),
+                    )
+                })?;
             builder
                 .with_client_auth_cert(chain, private)
                 .map_err(|e| ("client_key", format!("{}: {e}", key.path.display())))?
@@ -311,6 +388,13 @@ pub fn client_config(tls: &Tls) -> Result<Arc<ClientConfig>, (&'static str, Stri
     };
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// What was read of `file`, for `client_config`.
+fn contents<'a>(key: &'static str, file: &'a PemFile) -> Result<&'a [u8], (&'static str, String)> {
+    file.pem
+        .as_deref()
+        .ok_or_else(|| (key, format!("{}: not read", file.path.display())))
 }
 
 /// Every certificate in a PEM file; at least one.
@@ -374,3 +458,6 @@ impl ServerCertVerifier for SkipVerify {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests;

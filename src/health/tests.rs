@@ -29,7 +29,7 @@ fn temp_dir(test: &str) -> PathBuf {
 fn pem(name: &str, text: &str) -> PemFile {
     PemFile {
         path: PathBuf::from(name),
-        pem: text.as_bytes().to_vec(),
+        pem: Some(text.as_bytes().to_vec()),
     }
 }
 
