@@ -24,7 +24,10 @@ impl Daemon {
     }
 
     fn apply_reload(&mut self) -> Result<(), String> {
-        let new = config::load(&self.path).map_err(|e| e.to_string())?;
+        let (new, warnings) = config::load_with_warnings(&self.path).map_err(|e| e.to_string())?;
+        for w in &warnings {
+            tracing::warn!(file = %self.path.display(), "{w}");
+        }
         // What cannot change without a restart is refused before anything
         // is applied.
         if new.speaker.listen != self.config.speaker.listen {
