@@ -198,7 +198,7 @@ impl Sent {
     }
 
     /// Everything we announce, again: the answer to a ROUTE-REFRESH
-    /// (RFC 2918 §4) and the first burst after Established.
+    /// (RFC 2918 §4).
     pub fn replay(&self, session: &SessionView) -> Vec<Update> {
         self.routes
             .iter()
@@ -206,17 +206,9 @@ impl Sent {
             .collect()
     }
 
-    pub fn len(&self) -> usize {
-        self.routes.len()
-    }
-
     /// The prefixes announced, for status and metrics.
     pub fn prefixes(&self) -> impl Iterator<Item = &IpNet> + '_ {
         self.routes.keys()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.routes.is_empty()
     }
 }
 
