@@ -70,8 +70,8 @@ impl Daemon {
         // This daemon runs in the test's own network namespace: it must not
         // put addresses or nftables rules there.
         config.push_str("[dataplane]\nmanage = false\n");
-        // Drains are undone by tests long before they would withdraw.
-        config.push_str("[drain]\ndelay = \"60s\"\n");
+        // A short drain, so a stop is quick.
+        config.push_str("[drain]\ndelay = \"1s\"\n");
         let dir = std::env::temp_dir();
         let stem = format!("anyvip-sessions-{}-{port}", std::process::id());
         let conf = dir.join(format!("{stem}.toml"));
@@ -376,4 +376,43 @@ fn a_peer_that_stops_reading_is_reset_with_6_8_and_the_other_session_carries_on(
         (Some("Established"), Some(2)),
         "{s}"
     );
+}
+
+#[test]
+fn a_stop_withdraws_then_closes_with_cease_6_2_and_its_message() {
+    let addr = Ipv4Addr::new(127, 0, 0, 2);
+    let d = Daemon::start(&[addr]);
+    let mut peer = Peer::connect(addr, d.addr());
+    peer.establish();
+    loop {
+        match peer.recv() {
+            Some(Message::Update(u)) if u.end_of_rib_family().is_some() => break,
+            Some(_) => {}
+            None => panic!("closed before End-of-RIB"),
+        }
+    }
+    // SIGTERM: drain, withdraw, then Cease (design invariant 5).
+    let pid = libc::pid_t::try_from(d.child.id()).unwrap();
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let mut withdrawn = false;
+    let cease = loop {
+        match peer.recv() {
+            Some(Message::Update(u)) if u.withdrawn.len() == 1 => withdrawn = true,
+            Some(Message::Notification(n)) => break n,
+            Some(_) => {}
+            None => panic!("closed without a NOTIFICATION"),
+        }
+    };
+    assert!(withdrawn, "the NOTIFICATION came before the withdrawal");
+    assert_eq!(
+        (cease.code, cease.subcode),
+        (ErrorCode::Cease, 2),
+        "{cease}"
+    );
+    assert_eq!(
+        cease.shutdown_communication().and_then(Result::ok),
+        Some("anyvip is stopping")
+    );
+    assert_eq!(peer.recv(), None, "then the connection is closed");
 }
