@@ -1,8 +1,9 @@
 //! What we announce: the routes the daemon wants out, and the UPDATEs that
 //! carry them to one peer (RFC 4271 §5, RFC 4760, RFC 6793 §4.2.2).
 //!
-//! Pure: the peer task owns a [`Sent`] and feeds it every new desired set;
-//! it gets back the UPDATEs to send, withdrawals first.
+//! Pure: each Established session (the peer task's outbound side) owns a
+//! [`Sent`] and feeds it every new desired set; it gets back the UPDATEs
+//! to send, withdrawals first.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
