@@ -1,8 +1,9 @@
 //! What we announce: the routes the daemon wants out, and the UPDATEs that
 //! carry them to one peer (RFC 4271 §5, RFC 4760, RFC 6793 §4.2.2).
 //!
-//! Pure: the peer task owns a [`Sent`] and feeds it every new desired set;
-//! it gets back the UPDATEs to send, withdrawals first.
+//! Pure: each Established session (the peer task's outbound side) owns a
+//! [`Sent`] and feeds it every new desired set; it gets back the UPDATEs
+//! to send, withdrawals first.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -198,7 +199,7 @@ impl Sent {
     }
 
     /// Everything we announce, again: the answer to a ROUTE-REFRESH
-    /// (RFC 2918 §4) and the first burst after Established.
+    /// (RFC 2918 §4).
     pub fn replay(&self, session: &SessionView) -> Vec<Update> {
         self.routes
             .iter()
@@ -206,17 +207,9 @@ impl Sent {
             .collect()
     }
 
-    pub fn len(&self) -> usize {
-        self.routes.len()
-    }
-
     /// The prefixes announced, for status and metrics.
     pub fn prefixes(&self) -> impl Iterator<Item = &IpNet> + '_ {
         self.routes.keys()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.routes.is_empty()
     }
 }
 

@@ -23,23 +23,29 @@ pub struct Peer {
 
 impl Peer {
     pub fn connect(from: Ipv4Addr, to: SocketAddr) -> Peer {
-        let socket =
-            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        socket
-            .bind(&SocketAddr::new(IpAddr::V4(from), 0).into())
-            .unwrap();
-        socket
-            .connect_timeout(&to.into(), Duration::from_secs(5))
-            .unwrap();
+        Peer::try_connect(from, to, None).unwrap()
+    }
+
+    /// Connect, with SO_RCVBUF set first if given (a small one makes a
+    /// peer that stops reading push back on anyvip quickly).
+    pub fn try_connect(
+        from: Ipv4Addr,
+        to: SocketAddr,
+        receive_buffer: Option<usize>,
+    ) -> io::Result<Peer> {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+        if let Some(size) = receive_buffer {
+            socket.set_recv_buffer_size(size)?;
+        }
+        socket.bind(&SocketAddr::new(IpAddr::V4(from), 0).into())?;
+        socket.connect_timeout(&to.into(), Duration::from_secs(5))?;
         let stream: TcpStream = socket.into();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(15)))
-            .unwrap();
-        Peer {
+        stream.set_read_timeout(Some(Duration::from_secs(15)))?;
+        Ok(Peer {
             stream,
             buf: Vec::new(),
             ctx: Context::FOUR_OCTET_AS,
-        }
+        })
     }
 
     /// The next message, `None` on EOF, or the read error.
@@ -72,18 +78,33 @@ impl Peer {
 
     /// Answer anyvip's OPEN and reach Established.
     pub fn establish(&mut self) {
-        match self.recv() {
-            Some(Message::Open(o)) => assert_eq!(o.asn(), Asn(LOCAL_AS)),
-            other => panic!("expected OPEN, got {other:?}"),
+        if let Err(e) = self.try_establish(9) {
+            panic!("{e}");
         }
-        self.send(&Message::Open(Open::new(
+    }
+
+    /// Answer anyvip's OPEN offering `hold_time` seconds and reach
+    /// Established; what went wrong otherwise.
+    pub fn try_establish(&mut self, hold_time: u16) -> Result<(), String> {
+        match self.try_recv() {
+            Ok(Some(Message::Open(o))) if o.asn() == Asn(LOCAL_AS) => {}
+            other => return Err(format!("expected OPEN, got {other:?}")),
+        }
+        let open = Message::Open(Open::new(
             Asn(PEER_AS),
-            HoldTime::new(9).unwrap(),
+            HoldTime::new(hold_time).ok_or("hold time 1 or 2")?,
             Ipv4Addr::new(10, 0, 0, 2),
             vec![Capability::Multiprotocol(Family::IPV4_UNICAST)],
-        )));
-        self.send(&Message::Keepalive);
-        assert_eq!(self.recv(), Some(Message::Keepalive));
+        ));
+        for m in [open, Message::Keepalive] {
+            self.stream
+                .write_all(&m.to_bytes(&self.ctx).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+        }
+        match self.try_recv() {
+            Ok(Some(Message::Keepalive)) => Ok(()),
+            other => Err(format!("expected KEEPALIVE, got {other:?}")),
+        }
     }
 
     /// Read until a KEEPALIVE arrives; panic on a NOTIFICATION or EOF.
