@@ -9,6 +9,7 @@ use ipnet::IpNet;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::bgp::peer::PeerStatus;
+use crate::dataplane::DataplaneStatus;
 use crate::health::CheckState;
 use crate::steer::Counters;
 use crate::vip::Mode;
@@ -27,6 +28,8 @@ pub struct Snapshot {
     /// The nftables counters (`None` when the data plane is not managed or
     /// could not be read).
     pub counters: Option<Counters>,
+    /// The data plane's reconciler (`None` when it is not managed).
+    pub dataplane: Option<DataplaneStatus>,
 }
 
 /// One VIP as the lifecycle sees it.

@@ -220,6 +220,23 @@ pub fn status(s: &json::Status) -> String {
             n.steered.packets, n.guard.packets, n.loopback_guard.packets
         );
     }
+    if let Some(d) = &s.dataplane {
+        if s.nft_counters.is_none() {
+            out.push('\n');
+        }
+        let state = if d.in_sync { "in sync" } else { "OUT OF SYNC" };
+        let mut line = format!(
+            "data plane: {state}; repaired {} nftables table(s), {} address(es)",
+            d.nft_repairs, d.address_repairs
+        );
+        if let (Some(what), Some(age)) = (&d.last_drift, d.last_drift_age_seconds) {
+            let _ = write!(line, "; last drift {age}s ago: {what}");
+        }
+        if let Some(e) = &d.last_error {
+            let _ = write!(line, "; error: {e}");
+        }
+        let _ = writeln!(out, "{line}");
+    }
     out
 }
 

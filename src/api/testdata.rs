@@ -106,6 +106,15 @@ pub fn snapshot() -> Snapshot {
             },
             loopback_guard: Counter::default(),
         }),
+        dataplane: Some(crate::dataplane::DataplaneStatus {
+            counters: None,
+            checked: Some(ago(1)),
+            in_sync: true,
+            nft_repairs: 1,
+            address_repairs: 0,
+            last_drift: Some((ago(30), "table inet anyvip is missing".to_string())),
+            last_error: None,
+        }),
     }
 }
 

@@ -23,7 +23,7 @@ pub use check::{
     default_timeout, Check, CheckKind, HttpCheck, DEFAULT_CHECK_INTERVAL, DEFAULT_EXPECTED_STATUS,
     DEFAULT_FALL, DEFAULT_RISE, MIN_CHECK_INTERVAL,
 };
-pub use dataplane::Dataplane;
+pub use dataplane::{Dataplane, DEFAULT_RECONCILE_INTERVAL};
 pub use drain::{Drain, DEFAULT_DRAIN_DELAY};
 pub use error::{ConfigError, ConfigErrors};
 pub use peer::{Peer, Ttl};

@@ -163,6 +163,7 @@ pub struct Dataplane {
     pub interface: Option<String>,
     pub guard: Option<String>,
     pub keep_guard_on_stop: Option<bool>,
+    pub reconcile_interval: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -237,6 +237,7 @@ impl Daemon {
 
     /// Built from what the tasks keep current: answering never waits.
     fn snapshot(&self) -> Snapshot {
+        let dataplane = self.dataplane.as_ref().map(DataplaneHandle::status);
         Snapshot {
             version: env!("CARGO_PKG_VERSION"),
             started: self.started,
@@ -245,11 +246,8 @@ impl Daemon {
             peers: self.peers.snapshot(),
             vips: self.lifecycle.status(),
             checks: self.checks.snapshot(),
-            counters: self
-                .dataplane
-                .as_ref()
-                .and_then(DataplaneHandle::counters)
-                .map(|r| r.counters),
+            counters: dataplane.as_ref().and_then(|d| d.counters),
+            dataplane,
         }
     }
 
