@@ -97,6 +97,7 @@ impl<R: Rng> Session<R> {
         now: Instant,
         rng: R,
     ) -> Session<R> {
+        let tx_in_force = config.desired_min_tx().max(SLOW_TX_INTERVAL);
         Session {
             config,
             rng,
@@ -112,11 +113,11 @@ impl<R: Rng> Session<R> {
             remote_detect_multiplier: 0,
             remote_diagnostic: Diagnostic::NoDiagnostic,
             last_received: None,
-            tx_in_force: config.desired_min_tx().max(SLOW_TX_INTERVAL),
+            tx_in_force,
             rx_in_force: config.required_min_rx(),
             poll: Poll::Idle,
             next_transmit: Some(now),
-            transmit_interval_in_use: None,
+            transmit_interval_in_use: Some(tx_in_force),
         }
     }
 
@@ -206,7 +207,10 @@ impl<R: Rng> Session<R> {
     }
 
     /// The earliest deadline: the next periodic packet or the end of the
-    /// Detection Time. `None` when neither runs.
+    /// Detection Time. `None` when neither runs. After `handle_timeout(now)`
+    /// it lies after `now`; after another call it may be due already (a
+    /// shorter Detection Time, a new session): then call `handle_timeout`
+    /// at once.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match (self.next_transmit, self.detection_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),

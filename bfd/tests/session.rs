@@ -619,3 +619,17 @@ fn time_running_backwards_is_treated_as_no_time_passing() {
     assert!(s.poll_timeout() >= before.map(|b| b.min(t0)));
     assert_eq!(s.state(), State::Up);
 }
+
+#[test]
+fn a_packet_before_the_first_transmission_does_not_delay_it() {
+    let t0 = Instant::now();
+    let mut s: TestSession = Session::new(
+        config(300, 300, 3),
+        local_discriminator(),
+        t0,
+        Box::new(seeded(5)),
+    );
+    s.handle_packet(t0, &from_peer(State::AdminDown, 0))
+        .unwrap();
+    assert_eq!(s.poll_timeout(), Some(t0));
+}
