@@ -278,3 +278,16 @@ fn an_empty_or_three_byte_datagram_is_truncated() {
         Err(Discard::Truncated)
     );
 }
+
+#[test]
+fn the_hex_diff_marks_exactly_the_words_that_differ() {
+    let a = unhex("20400318 5106d685 00000000");
+    let b = unhex("20400318 5106d686 00000000 ff");
+    let diff = hex_diff(&a, &b);
+    let marked: Vec<&str> = diff.lines().filter(|l| l.starts_with('!')).collect();
+    assert_eq!(
+        marked,
+        ["!   4  5106d685  5106d686", "!  12            ff      "],
+        "{diff}"
+    );
+}
