@@ -101,13 +101,21 @@ fuzz_target!(|data: &[u8]| {
                 rest = tail;
                 let until = now + Duration::from_millis(u64::from(u16::from_be_bytes([hi, lo])));
                 let mut actions = Vec::new();
+                // A 1 µs interval is legal and fires ~20 000 times per
+                // simulated second: stop after enough firings (time still
+                // moved on each one, which is what is checked) rather than
+                // spend the fuzzer's time there.
+                let mut firings = 0;
                 while let Some(at) = session.poll_timeout().filter(|at| *at <= until) {
                     now = now.max(at);
                     actions.extend(session.handle_timeout(now));
                     assert!(session.poll_timeout().is_none_or(|next| next > now));
-                    assert!(actions.len() < 100_000, "runaway timers");
+                    firings += 1;
+                    if firings == 2_000 {
+                        break;
+                    }
                 }
-                now = until;
+                now = now.max(until.min(session.poll_timeout().unwrap_or(until)));
                 actions
             }
             3 => {
