@@ -4,7 +4,9 @@ use std::time::Duration;
 
 /// A source of random numbers for jitter. Closures `FnMut() -> u32`
 /// qualify, so the daemon can hand in whatever generator it already has
-/// (for instance `anyvip_fsm::SplitMix64`) and tests a seeded one.
+/// (for instance `move || split_mix.next_u32()` over `anyvip_fsm::SplitMix64`;
+/// `Box<dyn FnMut() -> u32 + Send>` gives a type to name in a struct) and
+/// tests a seeded one.
 pub trait Rng {
     fn next_u32(&mut self) -> u32;
 }
