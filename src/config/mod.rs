@@ -241,4 +241,6 @@ impl Validator<'_> {
 }
 
 #[cfg(test)]
+mod reference;
+#[cfg(test)]
 mod tests;
