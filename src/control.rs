@@ -2,6 +2,7 @@
 //! it) into the main loop, and the snapshot it answers status with. The API
 //! never reaches into tasks; it asks the loop, which owns all state.
 
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -20,6 +21,10 @@ pub struct Snapshot {
     pub version: &'static str,
     pub started: SystemTime,
     pub config_file: PathBuf,
+    /// The BGP Identifier in use, and where it came from ("configured", or
+    /// how `router_id = "auto"` derived it).
+    pub router_id: Ipv4Addr,
+    pub router_id_source: String,
     /// When the configuration was last reloaded, and whether it applied.
     pub last_reload: Option<(SystemTime, Result<(), String>)>,
     pub peers: Vec<PeerStatus>,

@@ -22,6 +22,13 @@ pub struct Status {
     pub started: String,
     pub uptime_seconds: u64,
     pub config_file: String,
+    /// The BGP Identifier in use, and where it came from: "configured", or
+    /// how `router_id = "auto"` derived it (e.g. "source address toward
+    /// peer 192.0.2.1"). Absent from daemons older than these fields.
+    #[serde(default)]
+    pub router_id: Option<String>,
+    #[serde(default)]
+    pub router_id_source: Option<String>,
     /// The last reload (SIGHUP or `POST /v1/reload`), if any.
     pub last_reload: Option<Reload>,
     pub peers: Vec<Peer>,
@@ -207,6 +214,8 @@ impl Status {
             started: timestamp(s.started),
             uptime_seconds: age(now, s.started),
             config_file: s.config_file.display().to_string(),
+            router_id: Some(s.router_id.to_string()),
+            router_id_source: Some(s.router_id_source.clone()),
             last_reload: s.last_reload.as_ref().map(|(at, r)| Reload {
                 at: timestamp(*at),
                 age_seconds: age(now, *at),

@@ -75,6 +75,12 @@ pub fn status(s: &json::Status) -> String {
         age(s.uptime_seconds),
         s.config_file
     );
+    if let Some(id) = &s.router_id {
+        let _ = match s.router_id_source.as_deref() {
+            Some("configured") | None => writeln!(out, "router ID {id}"),
+            Some(source) => writeln!(out, "router ID {id} (auto: {source})"),
+        };
+    }
     if let Some(r) = &s.last_reload {
         match &r.error {
             None => {
@@ -344,6 +350,11 @@ mod status_tests {
             ]
         );
         assert!(text.contains("REFUSED"), "{text}");
+        assert_eq!(
+            text.lines().nth(1),
+            Some("router ID 192.0.2.11 (auto: source address toward peer 192.0.2.1)"),
+            "{text}"
+        );
         // Aligned: every row of a table starts its columns at the same place.
         let header = text.lines().find(|l| l.starts_with("Peer ")).unwrap();
         let tor1 = text.lines().find(|l| l.starts_with("tor1")).unwrap();

@@ -29,6 +29,8 @@ pub fn snapshot() -> Snapshot {
         version: "0.1.0",
         started: ago(3700),
         config_file: PathBuf::from("/etc/anyvip/anyvip.toml"),
+        router_id: std::net::Ipv4Addr::new(192, 0, 2, 11),
+        router_id_source: "source address toward peer 192.0.2.1".to_string(),
         last_reload: Some((ago(60), Err("peer[1].asn: 0 is reserved".to_string()))),
         peers: vec![
             PeerStatus {

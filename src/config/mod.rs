@@ -4,7 +4,8 @@
 //!
 //! One module per section of the file: [`speaker`], [`peer`], [`vip`],
 //! [`check`] (with [`tls`] for `https` checks), [`dataplane`], [`drain`],
-//! [`api`]; [`error`] is what a problem looks like.
+//! [`api`]; [`error`] is what a problem looks like. [`router_id`] derives
+//! `router_id = "auto"` from the node, after validation.
 
 mod api;
 mod check;
@@ -12,6 +13,7 @@ mod dataplane;
 mod drain;
 mod error;
 mod peer;
+mod router_id;
 mod schema;
 mod speaker;
 mod tls;
@@ -27,6 +29,7 @@ pub use dataplane::{Dataplane, DEFAULT_RECONCILE_INTERVAL};
 pub use drain::{Drain, DEFAULT_DRAIN_DELAY};
 pub use error::{ConfigError, ConfigErrors};
 pub use peer::{Peer, Ttl};
+pub use router_id::{resolve_router_id, RouterIdSource};
 pub use speaker::{Speaker, BGP_PORT};
 pub use tls::{PemFile, Tls};
 pub use vip::Vip;
@@ -237,5 +240,7 @@ impl Validator<'_> {
     }
 }
 
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod tests;
