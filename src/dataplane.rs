@@ -69,14 +69,23 @@ pub struct Dataplane {
 }
 
 enum NftCommand {
-    Ruleset { ruleset: Ruleset, keep_guard: bool },
+    Ruleset {
+        ruleset: Ruleset,
+        keep_guard: bool,
+        interval: Duration,
+    },
+    Stop(oneshot::Sender<()>),
+}
+
+enum AddressCommand {
+    Interval(Duration),
     Stop(oneshot::Sender<()>),
 }
 
 /// The running data plane, as the daemon holds it.
 pub struct DataplaneHandle {
     nft: mpsc::UnboundedSender<NftCommand>,
-    addresses: mpsc::UnboundedSender<oneshot::Sender<()>>,
+    addresses: mpsc::UnboundedSender<AddressCommand>,
     /// The addresses present on the node (of those wanted).
     pub present: watch::Receiver<BTreeSet<IpNet>>,
     status: watch::Receiver<DataplaneStatus>,
@@ -175,12 +184,17 @@ impl DataplaneHandle {
             ));
         }
         let ruleset = ruleset(cfg, vips)?;
+        let gone = "the data plane task is gone".to_string();
+        self.addresses
+            .send(AddressCommand::Interval(cfg.reconcile_interval))
+            .map_err(|_| gone.clone())?;
         self.nft
             .send(NftCommand::Ruleset {
                 ruleset,
                 keep_guard: cfg.guard.keep_on_stop,
+                interval: cfg.reconcile_interval,
             })
-            .map_err(|_| "the data plane task is gone".to_string())
+            .map_err(|_| gone)
     }
 
     /// The data plane as last seen (and ask for a fresh look, which a later
@@ -193,7 +207,7 @@ impl DataplaneHandle {
     /// Remove our addresses, then leave the guard (or not); wait for both.
     pub async fn stop(self) {
         let (done, wait) = oneshot::channel();
-        if self.addresses.send(done).is_ok() {
+        if self.addresses.send(AddressCommand::Stop(done)).is_ok() {
             let _ = wait.await;
         }
         let (done, wait) = oneshot::channel();
@@ -212,9 +226,9 @@ struct AddressTask {
 
 impl AddressTask {
     async fn run(
-        self,
+        mut self,
         mut wanted: watch::Receiver<BTreeSet<IpNet>>,
-        mut stop: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
+        mut commands: mpsc::UnboundedReceiver<AddressCommand>,
         present: watch::Sender<BTreeSet<IpNet>>,
     ) {
         let mut resync = tokio::time::interval(self.interval);
@@ -226,13 +240,25 @@ impl AddressTask {
             tokio::select! {
                 // A stop must not wait for a resync.
                 biased;
-                done = stop.recv() => {
-                    self.stop().await;
-                    if let Some(done) = done {
-                        let _ = done.send(());
+                command = commands.recv() => match command {
+                    Some(AddressCommand::Interval(every)) => {
+                        if every != self.interval {
+                            self.interval = every;
+                            resync = tokio::time::interval(every);
+                            resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                        }
+                        continue;
                     }
-                    return;
-                }
+                    Some(AddressCommand::Stop(done)) => {
+                        self.stop().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    None => {
+                        self.stop().await;
+                        return;
+                    }
+                },
                 changed = wanted.changed() => if changed.is_err() { return },
                 _ = resync.tick() => {}
             }
@@ -308,12 +334,18 @@ impl Tables {
             tokio::select! {
                 biased;
                 command = commands.recv() => match command {
-                    Some(NftCommand::Ruleset { ruleset, keep_guard }) => {
+                    Some(NftCommand::Ruleset { ruleset, keep_guard, interval }) => {
                         self.keep_guard = keep_guard;
+                        if interval != self.interval {
+                            self.interval = interval;
+                            resync = tokio::time::interval(interval);
+                            resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                        }
                         match install(&self.nft, &ruleset).await {
                             Ok(()) => {
                                 self.ruleset = ruleset;
-                                self.reference().await;
+                                let counters = self.reference().await;
+                                self.status.send_modify(|s| s.counters = counters);
                             }
                             Err(e) => tracing::error!(error = %e, "cannot install the new nftables table; the old one stays"),
                         }
@@ -390,13 +422,18 @@ impl Tables {
             tracing::warn!(%drift, "nftables drift: installing table inet anyvip again");
         }
         let repaired = install(&self.nft, &self.ruleset).await;
-        if repaired.is_ok() {
-            self.reference().await;
-        }
+        let counters = match repaired {
+            Ok(()) => self.reference().await,
+            Err(_) => None,
+        };
         self.status.send_modify(|s| {
             s.last_drift = Some((SystemTime::now(), drift.clone()));
             match &repaired {
                 Ok(()) => {
+                    // The repaired table counts from zero: no stale value
+                    // may outlive the repair in status.
+                    s.counters = counters;
+                    s.checked = Some(SystemTime::now());
                     s.nft_repairs += 1;
                     s.in_sync = true;
                     s.last_error = None;
@@ -418,13 +455,20 @@ impl Tables {
         }
     }
 
-    /// Right after an install: what the table must keep looking like.
-    async fn reference(&mut self) {
+    /// Right after an install: what the table must keep looking like (and
+    /// its counters then).
+    async fn reference(&mut self) -> Option<Counters> {
         let nft = self.nft.clone();
-        self.expected = match tokio::task::spawn_blocking(move || nft.observe()).await {
-            Ok(Ok(Some((_, listing)))) => Some(listing),
-            _ => None,
-        };
+        match tokio::task::spawn_blocking(move || nft.observe()).await {
+            Ok(Ok(Some((counters, listing)))) => {
+                self.expected = Some(listing);
+                Some(counters)
+            }
+            _ => {
+                self.expected = None;
+                None
+            }
+        }
     }
 
     /// Clean stop: keep the guard (unless the operator opted out), so the
