@@ -730,7 +730,18 @@ fn chain(test: &str) -> Option<Chain> {
         lab.ip(ns, &args);
     }
     lab.ip(&f, &["address", "add", "192.0.2.100/32", "dev", "lo"]);
-    lab.ip(&f, &["address", "add", "2001:db8::100/128", "dev", "lo"]);
+    lab.ip(
+        &f,
+        &["address", "add", "2001:db8::100/128", "dev", "lo", "nodad"],
+    );
+    // A busy machine can take a moment before the address is usable:
+    // wait for it instead of failing the first bind.
+    assert!(
+        wait_until(Duration::from_secs(10), || in_ns(&f, || {
+            UdpSocket::bind(sock(VIP6, 0)).is_ok()
+        })),
+        "2001:db8::100 never became usable on the far side"
+    );
     Some(Chain {
         lab,
         client: c,
