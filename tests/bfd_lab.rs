@@ -501,3 +501,49 @@ fn bfd_only_on_anyvip_leaves_bgp_alone_and_a_timer_reload_does_not_reset_bgp() {
     assert_eq!(transitions(&n1), before, "{}", log(&n1.process));
     assert!(bfd_up(&lab, &n1));
 }
+
+/// utime + stime of `pid`, in seconds (`/proc/<pid>/stat`, clock ticks of 100 Hz).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the command name in parentheses: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Not a test: anyvip's CPU time per minute with its 4 sessions under BFD
+/// at 100 ms × 3, then after a reload without BFD:
+/// `cargo test --release --test bfd_lab -- --ignored --nocapture measure`.
+#[test]
+#[ignore]
+fn measure_cpu_per_minute_with_and_without_bfd_at_100ms() {
+    if !require_root("measure_cpu_per_minute_with_and_without_bfd") {
+        return;
+    }
+    let mut lab = Lab::start();
+    routers_bfd(&lab, 100);
+    let n1 = start(&mut lab, "n1", "{ interval = \"100ms\", multiplier = 3 }");
+    wait_bfd_up(&lab, &n1);
+    let minute = Duration::from_secs(60);
+    let measure = |what: &str| {
+        let before = cpu_seconds(n1.process.pid);
+        std::thread::sleep(minute);
+        let used = cpu_seconds(n1.process.pid) - before;
+        eprintln!("anyvip on n1, {what}: {used:.2} CPU seconds per minute");
+    };
+    measure("4 BFD sessions at 100 ms x 3");
+    write_config(&lab, "n1", "false");
+    let out = cli(&n1, &["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    measure("no BFD");
+}

@@ -157,3 +157,26 @@ fn ip_of(address: &SockaddrStorage) -> Option<IpAddr> {
 pub fn ttl_ok(datagram: &Datagram, multihop: bool) -> bool {
     multihop || datagram.ttl == Some(TTL)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn datagram(ttl: Option<u8>) -> Datagram {
+        Datagram {
+            len: 24,
+            source: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            ttl,
+            truncated: false,
+        }
+    }
+
+    #[test]
+    fn single_hop_takes_only_ttl_255_and_multihop_takes_any() {
+        assert!(ttl_ok(&datagram(Some(255)), false));
+        assert!(!ttl_ok(&datagram(Some(254)), false));
+        assert!(!ttl_ok(&datagram(None), false));
+        assert!(ttl_ok(&datagram(Some(1)), true));
+        assert_eq!((port(false), port(true)), (3784, 4784));
+    }
+}
