@@ -35,6 +35,8 @@ pub struct Snapshot {
     pub counters: Option<Counters>,
     /// The data plane's reconciler (`None` when it is not managed).
     pub dataplane: Option<DataplaneStatus>,
+    /// BFD datagrams dropped, by reason (see [`crate::bfd::BfdReport`]).
+    pub bfd_dropped: std::collections::BTreeMap<&'static str, u64>,
 }
 
 /// One VIP as the lifecycle sees it.

@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod api;
+pub mod bfd;
 pub mod bgp;
 pub mod config;
 pub mod control;

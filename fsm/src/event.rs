@@ -18,6 +18,12 @@ pub enum Event {
     /// Cease / Administrative Shutdown (6/2) carrying the RFC 9003 shutdown
     /// communication, if any (cut at 255 octets on a character boundary).
     ManualStop { shutdown_message: Option<String> },
+    /// Event 8 AutomaticStop, for a reason outside BGP (RFC 5882 §4.3: BFD
+    /// saw the path go down): every connection that has sent its OPEN gets
+    /// a Cease with `subcode` (10, BFD Down, RFC 9384), every connection is
+    /// closed, and the session goes to Idle and reconnects after the
+    /// ConnectRetry backoff, as after any other failure.
+    CeaseNow { subcode: u8 },
     /// Event 3 AutomaticStart (Event 5 when passive): start if stopped;
     /// unlike ManualStart it respects a running backoff.
     AutomaticStart,

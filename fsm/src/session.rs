@@ -168,6 +168,10 @@ impl<R: Rng> Fsm<R> {
                 self.manual_stop(shutdown_message.as_deref(), out);
                 return;
             }
+            Event::CeaseNow { subcode } => {
+                self.cease_now(now, subcode, out);
+                return;
+            }
             Event::TcpAccepted => {
                 self.tcp_accepted(now, out);
                 return;
@@ -264,6 +268,25 @@ impl<R: Rng> Fsm<R> {
         // RFC 4271 §8.2.2: ManualStop "sets the ConnectRetryCounter to zero".
         self.backoff.reset();
         self.down_reason = Some(DownReason::AdminStop);
+    }
+
+    /// Event 8 AutomaticStop with a Cease: like an error the session
+    /// detected itself (RFC 4271 §8.2.2 "drops the TCP connection ...
+    /// increments the ConnectRetryCounter"), so it comes back on its own
+    /// once the peer is reachable again.
+    fn cease_now(&mut self, now: Instant, subcode: u8, out: &mut Vec<Action>) {
+        let notification = Notification::new(ErrorCode::Cease, subcode, Bytes::new());
+        let ids: Vec<(ConnectionId, State)> =
+            self.connections.iter().map(|c| (c.id, c.state)).collect();
+        for (id, state) in ids {
+            let ending = if state >= State::OpenSent {
+                Ending::Notify(notification.clone())
+            } else {
+                Ending::Close
+            };
+            let reason = DownReason::NotificationSent(notification.clone());
+            self.end(now, id, ending, reason, out);
+        }
     }
 
     /// Events 14 and 17: the listener accepted a connection from the peer.

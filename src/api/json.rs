@@ -40,6 +40,9 @@ pub struct Status {
     /// The data plane's reconciler; `null` when it is not managed.
     #[serde(default)]
     pub dataplane: Option<Dataplane>,
+    /// BFD datagrams dropped, by reason.
+    #[serde(default)]
+    pub bfd_dropped: BTreeMap<String, u64>,
 }
 
 /// What the reconciler last saw of the node's addresses and nftables table.
@@ -93,6 +96,9 @@ pub struct Peer {
     pub prefixes_received: BTreeMap<String, u64>,
     /// The last error or NOTIFICATION (cleared when the session comes up).
     pub last_error: Option<String>,
+    /// Its BFD session; `null` without `bfd` in the peer's configuration.
+    #[serde(default)]
+    pub bfd: Option<super::bfd_status::PeerBfd>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -241,6 +247,10 @@ impl Status {
                     prefixes_sent_by_family: p.prefixes_sent_by_family.clone(),
                     prefixes_received: p.prefixes_received.clone(),
                     last_error: p.last_error.clone(),
+                    bfd: p
+                        .bfd
+                        .as_ref()
+                        .map(|b| super::bfd_status::PeerBfd::new(b, now)),
                 })
                 .collect(),
             vips: s.vips.iter().map(|v| vip(v, &s.checks, now)).collect(),
@@ -268,6 +278,11 @@ impl Status {
                 last_drift_age_seconds: d.last_drift.as_ref().map(|(t, _)| age(now, *t)),
                 last_error: d.last_error.clone(),
             }),
+            bfd_dropped: s
+                .bfd_dropped
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), *v))
+                .collect(),
         }
     }
 }

@@ -39,7 +39,14 @@
 //! | `anyvip_check_last_latency_seconds` | gauge | `check` |
 //! | `anyvip_check_latency_seconds` | histogram | `check` |
 //! | `anyvip_check_probes_total`, `_failures_total`, `_transitions_total` | counter | `check` |
+//! | `anyvip_bfd_session_state` | gauge, 1 for the current state | `peer`, `address`, `state` |
+//! | `anyvip_bfd_detection_time_seconds` | gauge (once negotiated) | `peer`, `address` |
+//! | `anyvip_bfd_transitions_total` | counter | `peer`, `address`, `state`, `diagnostic` |
+//! | `anyvip_bfd_packets_sent_total`, `_received_total`, `anyvip_bfd_send_errors_total` | counter | `peer`, `address` |
+//! | `anyvip_bfd_packets_dropped_total` | counter (when BFD runs) | `reason` |
 //! | `anyvip_nft_packets_total`, `anyvip_nft_bytes_total` | counter (when the data plane is managed) | `counter` = `guard`, `steered`, `loopback_guard` |
+
+mod bfd;
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -205,6 +212,7 @@ impl Collector for SnapshotCollector {
                 .map(|(at, _)| (vec![], gauge(unix_seconds(*at)))),
         )?;
         self.peers(&mut e)?;
+        self.bfd(&mut e)?;
         self.vips(&mut e)?;
         self.checks(&mut e)?;
         if let Some(c) = &s.counters {

@@ -6,6 +6,7 @@
 //! state: they ask the main loop through [`Control`] (a status request is
 //! a snapshot; drain, resume and reload are carried out by the loop).
 
+pub mod bfd_status;
 pub mod client;
 mod connections;
 pub mod json;

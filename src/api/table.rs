@@ -6,7 +6,7 @@ use std::fmt::Write;
 use super::json;
 
 /// Columns padded to their widest cell; the last column is not padded.
-fn table(out: &mut String, rows: &[Vec<String>]) {
+pub(super) fn table(out: &mut String, rows: &[Vec<String>]) {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -129,6 +129,7 @@ pub fn status(s: &json::Status) -> String {
     }
     table(&mut out, &rows);
     out.push('\n');
+    super::bfd_status::table(&mut out, s);
 
     let mut rows = vec![vec![
         "VIP".to_string(),

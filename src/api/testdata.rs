@@ -5,10 +5,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use anyvip_bfd::Diagnostic;
 use anyvip_fsm::State;
 use ipnet::IpNet;
 use tokio::sync::mpsc;
 
+use crate::bfd::BfdStatus;
 use crate::bgp::peer::PeerStatus;
 use crate::control::{Control, Request, Snapshot, VipStatus};
 use crate::health::latency::LatencyHistogram;
@@ -31,6 +33,7 @@ pub fn snapshot() -> Snapshot {
         config_file: PathBuf::from("/etc/anyvip/anyvip.toml"),
         router_id: std::net::Ipv4Addr::new(192, 0, 2, 11),
         router_id_source: "source address toward peer 192.0.2.1".to_string(),
+        bfd_dropped: BTreeMap::from([("not_a_peer", 2), ("ttl", 1)]),
         last_reload: Some((ago(60), Err("peer[1].asn: 0 is reserved".to_string()))),
         peers: vec![
             PeerStatus {
@@ -48,6 +51,28 @@ pub fn snapshot() -> Snapshot {
                 prefixes_sent: 1,
                 prefixes_sent_by_family: BTreeMap::from([("ipv4-unicast".to_string(), 1)]),
                 converged_version: 4,
+                bfd: Some(BfdStatus {
+                    state: anyvip_bfd::State::Up,
+                    remote_state: anyvip_bfd::State::Up,
+                    since: ago(3590),
+                    last_diagnostic: Some(Diagnostic::ControlDetectionTimeExpired),
+                    remote_diagnostic: Diagnostic::NoDiagnostic,
+                    multihop: false,
+                    interval: Duration::from_millis(100),
+                    multiplier: 3,
+                    tx_interval: Some(Duration::from_millis(100)),
+                    rx_interval: Some(Duration::from_millis(300)),
+                    detection_time: Some(Duration::from_millis(900)),
+                    local_discriminator: 0x1234_5678,
+                    remote_discriminator: Some(7),
+                    transitions: BTreeMap::from([
+                        (("up", "no_diagnostic"), 2),
+                        (("down", "control_detection_time_expired"), 1),
+                    ]),
+                    packets_sent: 36_000,
+                    packets_received: 12_000,
+                    send_errors: 0,
+                }),
             },
             PeerStatus {
                 name: "tor \"2\"".to_string(),
@@ -67,6 +92,7 @@ pub fn snapshot() -> Snapshot {
                 prefixes_sent: 0,
                 prefixes_sent_by_family: BTreeMap::new(),
                 converged_version: 4,
+                bfd: None,
             },
         ],
         vips: vec![VipStatus {

@@ -2,12 +2,13 @@
 //! typed [`Config`] the daemon runs on. Every error names the key path and
 //! the reason; all errors in a file are reported together.
 //!
-//! One module per section of the file: [`speaker`], [`peer`], [`vip`],
+//! One module per section of the file: [`speaker`], [`peer`] (with [`bfd`]), [`vip`],
 //! [`check`] (with [`tls`] for `https` checks), [`dataplane`], [`drain`],
 //! [`api`]; [`error`] is what a problem looks like. [`router_id`] derives
 //! `router_id = "auto"` from the node, after validation.
 
 mod api;
+mod bfd;
 mod check;
 mod dataplane;
 mod drain;
@@ -21,6 +22,9 @@ mod values;
 mod vip;
 
 pub use api::{Api, DEFAULT_SOCKET, DEFAULT_SOCKET_MODE};
+pub use bfd::{
+    Bfd, DEFAULT_BFD_INTERVAL, DEFAULT_BFD_MULTIPLIER, MAX_BFD_INTERVAL, MIN_BFD_INTERVAL,
+};
 pub use check::{
     default_timeout, Check, CheckKind, HttpCheck, DEFAULT_CHECK_INTERVAL, DEFAULT_EXPECTED_STATUS,
     DEFAULT_FALL, DEFAULT_RISE, MIN_CHECK_INTERVAL,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyvip_proto::{Asn, Family, HoldTime};
 
+use super::bfd::Bfd;
 use super::values::{duration, in_range, ip, ipv4, ipv6, show};
 use super::{schema, Speaker, BGP_PORT};
 
@@ -54,11 +55,23 @@ pub struct Peer {
     pub families: Vec<Family>,
     pub next_hop_v4: Option<Ipv4Addr>,
     pub next_hop_v6: Option<Ipv6Addr>,
+    /// `None`: no BFD for this session.
+    pub bfd: Option<Bfd>,
 }
 
 impl Peer {
     pub fn is_internal(&self, speaker: &Speaker) -> bool {
         self.asn == speaker.asn
+    }
+
+    /// Whether `other` is the same session but for its BFD settings, which
+    /// a reload changes without touching the BGP session (RFC 5880 §6.8.3
+    /// Poll Sequence).
+    pub fn same_but_bfd(&self, other: &Peer) -> bool {
+        Peer {
+            bfd: other.bfd,
+            ..self.clone()
+        } == *other
     }
 }
 
@@ -185,6 +198,7 @@ impl super::Validator<'_> {
                 );
             }
         }
+        let bfd = self.bfd(&format!("{key}.bfd"), p.bfd, p.multihop.is_some());
         if self.errors.len() > before {
             return None;
         }
@@ -204,6 +218,7 @@ impl super::Validator<'_> {
             families,
             next_hop_v4,
             next_hop_v6,
+            bfd,
         })
     }
 

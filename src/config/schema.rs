@@ -216,6 +216,28 @@ pub struct Peer {
     pub families: Option<Vec<String>>,
     pub next_hop_v4: Option<String>,
     pub next_hop_v6: Option<String>,
+    pub bfd: Option<Bfd>,
+}
+
+/// `bfd = true` / `false`, or `bfd = { interval = "100ms", multiplier = 3 }`.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(
+    untagged,
+    expecting = "true, false or a table like { interval = \"300ms\", multiplier = 3 } (keys: interval, multiplier)"
+)]
+pub enum Bfd {
+    On(bool),
+    Timers(BfdTimers),
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BfdTimers {
+    pub interval: Option<String>,
+    /// Wider than u8 so that 0 and 256 get the range error, not a type one.
+    pub multiplier: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -803,3 +803,77 @@ fn an_https_check_whose_files_cannot_be_read_yet_is_a_warning_not_an_error() {
     let p = parse_with_warnings(&broken, Path::new(".")).unwrap_err();
     assert_eq!((p.errors.len(), p.warnings.len()), (1, 3), "{p:?}");
 }
+
+#[test]
+fn bfd_true_gets_frr_defaults_and_a_table_sets_the_timers() {
+    let with = |line: &str| {
+        parse(
+            &MINIMAL.replace("asn = 65000", &format!("asn = 65000\n{line}")),
+            Path::new("."),
+        )
+        .unwrap()
+        .peers[0]
+            .bfd
+    };
+    assert_eq!(with(""), None);
+    assert_eq!(with("bfd = false"), None);
+    let on = with("bfd = true").unwrap();
+    assert_eq!(on.interval, Duration::from_millis(300));
+    assert_eq!(on.multiplier, 3);
+    assert!(!on.multihop);
+    let fast = with("bfd = { interval = \"100ms\", multiplier = 5 }").unwrap();
+    assert_eq!(fast.interval, Duration::from_millis(100));
+    assert_eq!(fast.multiplier, 5);
+    let multihop = with("multihop = 2\nbfd = { interval = \"1s\" }").unwrap();
+    assert!(multihop.multihop);
+    assert_eq!(multihop.multiplier, 3);
+    assert!(fast.session_config().is_some());
+}
+
+#[test]
+fn bfd_errors_name_the_key_the_value_and_the_range() {
+    for (line, expected) in [
+        (
+            "bfd = { interval = \"10ms\" }",
+            "peer[0].bfd.interval: \"10ms\" is too short (allowed: 50ms to 10s)",
+        ),
+        (
+            "bfd = { interval = \"11s\" }",
+            "peer[0].bfd.interval: \"11s\" is too long (allowed: 50ms to 10s)",
+        ),
+        (
+            "bfd = { multiplier = 0 }",
+            "peer[0].bfd.multiplier: 0 is out of range (allowed: 1 to 255)",
+        ),
+        (
+            "bfd = { multiplier = 256 }",
+            "peer[0].bfd.multiplier: 256 is out of range (allowed: 1 to 255)",
+        ),
+        ("bfd = \"yes\"", "peer[0].bfd: "),
+        ("bfd = { intervall = \"1s\" }", "peer[0].bfd: "),
+    ] {
+        let e = one_error("peer", line);
+        assert!(
+            e.starts_with(expected),
+            "{line}:\n got  {e}\n want {expected}"
+        );
+    }
+    let e = one_error("peer", "bfd = { intervall = \"1s\" }");
+    assert!(e.contains("interval, multiplier"), "{e}");
+}
+
+#[test]
+fn peers_that_differ_only_in_bfd_are_the_same_session() {
+    let c = parse(
+        &MINIMAL.replace("asn = 65000", "asn = 65000\nbfd = true"),
+        Path::new("."),
+    )
+    .unwrap();
+    let a = &c.peers[0];
+    let mut b = a.clone();
+    b.bfd = None;
+    assert!(a.same_but_bfd(&b));
+    assert_ne!(a, &b);
+    b.hold_time = anyvip_proto::HoldTime::new(3).unwrap();
+    assert!(!a.same_but_bfd(&b));
+}

@@ -12,6 +12,7 @@ mod peers;
 mod reload;
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -19,6 +20,7 @@ use ipnet::IpNet;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
+use crate::bfd::Bfd;
 use crate::config::{Config, Peer, RouterIdSource};
 use crate::control::{Request, Snapshot};
 use crate::dataplane::{Dataplane, DataplaneHandle};
@@ -54,6 +56,8 @@ pub async fn run(
         .await
         .map_err(std::io::Error::other)?;
     let peers = Peers::listen(&config.speaker, &config.peers)?;
+    let (bfd_down_tx, bfd_down) = mpsc::unbounded_channel();
+    let bfd = Bfd::spawn(&config.peers, bfd_down_tx)?;
     let checks = Checks::spawn(&config.checks).map_err(std::io::Error::other)?;
     let lifecycle = Lifecycle::new(&config);
     let dataplane = dataplane.map(|d| d.spawn(lifecycle.addresses()));
@@ -70,6 +74,8 @@ pub async fn run(
         dataplane,
         present,
         peers,
+        bfd: Some(bfd),
+        bfd_down,
         checks,
         last_reload: None,
         withdrawn_tx,
@@ -95,6 +101,10 @@ struct Daemon {
     /// The data plane's report of the addresses present.
     present: watch::Receiver<BTreeSet<IpNet>>,
     peers: Peers,
+    /// `None` only once stopped.
+    bfd: Option<Bfd>,
+    /// Peers whose BFD session fell from Up to Down.
+    bfd_down: mpsc::UnboundedReceiver<IpAddr>,
     checks: Checks,
     last_reload: Option<(SystemTime, Result<(), String>)>,
     /// "Every peer has sent version N", from the tasks that wait for it.
@@ -168,6 +178,7 @@ impl Daemon {
                 Some(request) = requests.recv() => {
                     self.handle(request);
                 }
+                Some(address) = self.bfd_down.recv() => self.peers.bfd_down(address),
                 _ = hup.recv() => {
                     let _ = notify::reloading();
                     let result = self.reload();
@@ -256,12 +267,29 @@ impl Daemon {
             router_id: self.config.speaker.router_id,
             router_id_source: self.router_id.to_string(),
             last_reload: self.last_reload.clone(),
-            peers: self.peers.snapshot(),
+            peers: self.peers_with_bfd(),
+            bfd_dropped: self
+                .bfd
+                .as_ref()
+                .map(|b| b.report.borrow().dropped.clone())
+                .unwrap_or_default(),
             vips: self.lifecycle.status(),
             checks: self.checks.snapshot(),
             counters: dataplane.as_ref().and_then(|d| d.counters),
             dataplane,
         }
+    }
+
+    /// The peers' status with their BFD sessions'.
+    fn peers_with_bfd(&self) -> Vec<crate::bgp::peer::PeerStatus> {
+        let mut peers = self.peers.snapshot();
+        if let Some(bfd) = &self.bfd {
+            let report = bfd.report.borrow();
+            for p in &mut peers {
+                p.bfd = report.sessions.get(&p.address.ip()).cloned();
+            }
+        }
+        peers
     }
 
     /// Planned stop (design invariant 5): drain every announced VIP, wait
@@ -297,6 +325,7 @@ impl Daemon {
                     let step = self.lifecycle.withdrawn_everywhere(version, Instant::now());
                     self.after(step);
                 }
+                Some(address) = self.bfd_down.recv() => self.peers.bfd_down(address),
                 Some(request) = requests.recv() => match request {
                     Request::Status(reply) => { let _ = reply.send(self.snapshot()); }
                     Request::Drain { reply, .. } | Request::Resume { reply, .. } => {
@@ -310,6 +339,11 @@ impl Daemon {
         }
         tracing::info!("closing sessions");
         peers::stop(self.peers.take_all(), "anyvip is stopping".to_string()).await;
+        // BGP is closed: now tell the routers' BFD this is a planned stop
+        // (AdminDown, diagnostic 7), not a failure.
+        if let Some(bfd) = self.bfd.take() {
+            bfd.stop().await;
+        }
         if let Some(dp) = self.dataplane.take() {
             dp.stop().await;
         }

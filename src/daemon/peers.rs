@@ -78,6 +78,24 @@ impl Peers {
         Some(handle)
     }
 
+    /// A reload changed only what the peer task does not use (BFD).
+    pub(super) fn set_config(&mut self, p: &Peer) {
+        if let Some((running, _)) = self.running.get_mut(&p.address) {
+            *running = p.clone();
+        }
+    }
+
+    /// The peer's BFD session went down: have its task close the BGP
+    /// session (without waiting: a full command queue means it is busy
+    /// stopping anyway).
+    pub(super) fn bfd_down(&self, address: IpAddr) {
+        if let Some((_, handle)) = self.running.get(&address) {
+            if handle.commands.try_send(Command::BfdDown).is_err() {
+                tracing::warn!(%address, "BFD down: the peer task is not taking commands");
+            }
+        }
+    }
+
     pub(super) fn config(&self, address: &IpAddr) -> Option<&Peer> {
         self.running.get(address).map(|(p, _)| p)
     }

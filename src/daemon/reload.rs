@@ -66,12 +66,14 @@ impl Daemon {
         let speaker_changed = new.speaker != self.config.speaker;
         let mut stopping = Vec::new();
         for address in self.peers.addresses() {
-            let keep = !speaker_changed
-                && self
-                    .peers
-                    .config(&address)
-                    .is_some_and(|running| new.peers.contains(running));
-            if keep {
+            // A change of the BFD settings alone is applied by the BFD task
+            // (a Poll Sequence), not by resetting the BGP session.
+            let same = self
+                .peers
+                .config(&address)
+                .and_then(|running| new.peers.iter().find(|p| running.same_but_bfd(p)).cloned());
+            if let (false, Some(p)) = (speaker_changed, same) {
+                self.peers.set_config(&p);
                 continue;
             }
             let why = if new.peers.iter().any(|p| p.address == address) {
@@ -83,6 +85,9 @@ impl Daemon {
             if let Some(handle) = self.peers.remove(address) {
                 stopping.push((address, handle, why));
             }
+        }
+        if let Some(bfd) = &self.bfd {
+            bfd.reconfigure(&new.peers);
         }
         self.config = new;
         self.router_id = router_id;

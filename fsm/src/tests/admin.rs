@@ -163,3 +163,43 @@ fn state_changes_are_reported_in_order_up_to_established() {
         ]
     );
 }
+
+#[test]
+fn cease_now_sends_cease_bfd_down_and_reconnects_after_the_backoff() {
+    let mut s = Session::new(config());
+    let (id, _) = s.establish(peer_open());
+    let actions = s.handle(Event::CeaseNow { subcode: 10 });
+    let n = notification(&actions);
+    assert_eq!((u8::from(n.code), n.subcode), (6, 10));
+    assert!(n.data.is_empty());
+    assert!(closes(&actions, id));
+    assert_eq!(
+        down_reason(&actions),
+        Some(&DownReason::NotificationSent(n.clone()))
+    );
+    assert!(actions.contains(&Action::StateChanged {
+        from: State::Established,
+        to: State::Idle
+    }));
+    // Not stopped: ConnectRetry runs and the session dials again.
+    assert!(s.fsm.poll_timeout().is_some());
+    connect_id(&s.advance_to_timeout());
+}
+
+#[test]
+fn cease_now_while_connecting_drops_the_attempt_without_a_message() {
+    let mut s = Session::new(config());
+    let id = connect_id(&s.handle(Event::ManualStart));
+    let actions = s.handle(Event::CeaseNow { subcode: 10 });
+    assert_eq!(sent(&actions), Vec::<&Message>::new());
+    assert!(closes(&actions, id));
+    assert_eq!(s.fsm.state(), State::Idle);
+    connect_id(&s.advance_to_timeout());
+}
+
+#[test]
+fn cease_now_on_a_stopped_session_does_nothing() {
+    let mut s = Session::new(config());
+    assert_eq!(s.handle(Event::CeaseNow { subcode: 10 }), []);
+    assert_eq!(s.fsm.poll_timeout(), None);
+}

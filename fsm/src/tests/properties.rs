@@ -18,6 +18,8 @@ enum Step {
     Start,
     AutoStart,
     Stop(bool),
+    /// BFD Down (RFC 5882): Cease subcode 10.
+    Cease,
     Accept,
     /// Connection events pick an id by index (see [`Checker::pick`]).
     Connected(usize),
@@ -83,6 +85,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => Just(Step::Start),
         1 => Just(Step::AutoStart),
         1 => any::<bool>().prop_map(Step::Stop),
+        1 => Just(Step::Cease),
         2 => Just(Step::Accept),
         3 => (0usize..8).prop_map(Step::Connected),
         1 => (0usize..8).prop_map(Step::Fails),
@@ -138,6 +141,7 @@ impl Checker {
             Step::Stop(with_text) => Event::ManualStop {
                 shutdown_message: with_text.then(|| "bye".to_string()),
             },
+            Step::Cease => Event::CeaseNow { subcode: 10 },
             Step::Accept => Event::TcpAccepted,
             Step::Connected(i) => Event::TcpConnected {
                 connection: self.pick(*i),

@@ -36,7 +36,8 @@
 //! health failure (apiserver mode down) -> path gone, recovery (mode ok) ->
 //! path back, anyvip SIGKILL -> path gone, anyvip start -> first
 //! announcement, node frozen (nftables drop of all its traffic) -> path
-//! gone, drain (`anyvip drain -s SOCKET`) -> path gone and the client's
+//! gone, the same with BFD between n2 and both routers at 100 ms x 3 and
+//! 300 ms x 3, drain (`anyvip drain -s SOCKET`) -> path gone and the client's
 //! failed requests; each on FRR (r1) and BIRD (r2), the path's presence
 //! polled in the routers' kernel tables every ~5 ms. A scenario that cannot
 //! be done (time out, command failing) is printed as "not measured: why".
@@ -1377,10 +1378,127 @@ fn bench(d: &mut Demo, n: u32) -> Result<String> {
         Ok(v)
     })?;
 
+    // (7): the node frozen with BFD (RFC 5880) on n2's sessions and the
+    // routers', at 100 ms x 3 and 300 ms x 3.
+    let mut bfd_rows = Vec::new();
+    for (ms, what) in [
+        (100, "node frozen, BFD 100 ms x 3 -> path gone"),
+        (300, "node frozen, BFD 300 ms x 3 -> path gone"),
+    ] {
+        let mut rows = Series::both(what);
+        if let Err(e) = d.bfd_on(ms) {
+            if e == STOPPED {
+                return Err(e);
+            }
+            for s in rows.iter_mut() {
+                s.note = Some(format!("BFD setup: {e}"));
+            }
+        } else {
+            d.trials(n, &format!("frozen, BFD {ms} ms"), &mut rows, |d| {
+                d.wait_bfd_up()?;
+                let t0 = Instant::now();
+                freeze(d.lab, node)?;
+                let v = track_path(d.lab, node, t0, false, GONE_TIMEOUT);
+                if !thaw(d.lab, node) {
+                    return Err(format!(
+                        "could not remove the nft table {FREEZE_TABLE} on {node}"
+                    ));
+                }
+                let v = v?;
+                track_path(d.lab, node, Instant::now(), true, CONVERGE)?;
+                Ok(v)
+            })?;
+        }
+        bfd_rows.extend(rows);
+    }
+
     let mut all = Vec::new();
     all.extend(health);
     all.extend(kill);
     all.extend(frozen);
+    all.extend(bfd_rows);
     all.extend(drain);
     Ok(bench_table(&all, n, d.lab.id()))
+}
+
+impl Demo<'_> {
+    /// BFD at `ms` x 3 between the routers and the bench node: an FRR
+    /// profile on both peer groups, BIRD's `protocol bfd` with `bfd on`,
+    /// and the node's `bfd` applied by a reload (no BGP reset); then wait
+    /// until its sessions are Up.
+    fn bfd_on(&mut self, ms: u32) -> Result<()> {
+        let tx = format!("  transmit-interval {ms}");
+        let rx = format!("  receive-interval {ms}");
+        self.lab.vtysh_lines(&[
+            "configure terminal",
+            "bfd",
+            " profile BENCH",
+            &tx,
+            &rx,
+            "  detect-multiplier 3",
+            " exit",
+            "exit",
+            "router bgp 65000",
+            " neighbor NODES4 bfd profile BENCH",
+            " neighbor NODES6 bfd profile BENCH",
+            "exit",
+        ]);
+        let conf = self.lab.bird_conf();
+        let text =
+            std::fs::read_to_string(&conf).map_err(|e| format!("{}: {e}", conf.display()))?;
+        let head = match text.split_once("\n# bench bfd\n") {
+            Some((head, _)) => head.to_string(),
+            None => text.replace(
+                "  error wait time 1, 10;\n",
+                "  error wait time 1, 10;\n  bfd on;\n",
+            ),
+        };
+        let text = format!(
+            "{head}\n# bench bfd\nprotocol bfd {{\n  interface \"eth*\" {{ min rx interval {ms} ms; min tx interval {ms} ms; idle tx interval 1000 ms; multiplier 3; }};\n}}\n"
+        );
+        std::fs::write(&conf, text).map_err(|e| format!("{}: {e}", conf.display()))?;
+        let out = self.lab.birdc("configure");
+        if !out.contains("Reconfigured") {
+            return Err(format!("birdc configure: {out}"));
+        }
+        let config = self.node(BENCH_NODE).config.clone();
+        let text =
+            std::fs::read_to_string(&config).map_err(|e| format!("{}: {e}", config.display()))?;
+        let text: String = text
+            .lines()
+            .filter(|l| !l.starts_with("bfd = "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let text = text.replace(
+            "\nfamilies = [",
+            &format!("\nbfd = {{ interval = \"{ms}ms\", multiplier = 3 }}\nfamilies = ["),
+        );
+        std::fs::write(&config, text).map_err(|e| format!("{}: {e}", config.display()))?;
+        let socket = self.node(BENCH_NODE).socket.clone();
+        anyvip_cli(&self.bins.anyvip, &socket, &["reload"])?;
+        wait_all(self.lab, CONVERGE)?;
+        self.wait_bfd_up()
+    }
+
+    /// Until every BFD session of the bench node is Up (anyvip's view).
+    fn wait_bfd_up(&mut self) -> Result<()> {
+        let socket = self.node(BENCH_NODE).socket.clone();
+        let start = Instant::now();
+        loop {
+            let up = status(&self.bins.anyvip, &socket).is_ok_and(|v| {
+                v["peers"].as_array().is_some_and(|peers| {
+                    !peers.is_empty() && peers.iter().all(|p| p["bfd"]["state"] == "up")
+                })
+            });
+            if up {
+                return Ok(());
+            }
+            if start.elapsed() > CONVERGE {
+                return Err(format!(
+                    "{BENCH_NODE}'s BFD sessions not Up within {CONVERGE:?}"
+                ));
+            }
+            sleep(Duration::from_millis(50))?;
+        }
+    }
 }

@@ -112,6 +112,9 @@ pub struct PeerStatus {
     /// task's help, and if the peer does not read them, the session is
     /// reset (which withdraws everything on the peer's side).
     pub converged_version: u64,
+    /// The peer's BFD session, when it has one (filled in by the daemon
+    /// from the BFD task's report).
+    pub bfd: Option<crate::bfd::BfdStatus>,
 }
 
 /// Instructions from the daemon to a running peer task.
@@ -121,6 +124,10 @@ pub enum Command {
     /// then end the task once the NOTIFICATION is written (or the writer
     /// gave up, within [`writer::CLOSE_FLUSH`]).
     Stop { message: Option<String> },
+    /// The peer's BFD session fell from Up to Down (RFC 5882 §3.2): close
+    /// at once with Cease / BFD Down (RFC 9384 subcode 10); the session
+    /// reconnects as after any failure.
+    BfdDown,
 }
 
 pub struct PeerHandle {
@@ -155,6 +162,7 @@ pub fn spawn(
         prefixes_sent: 0,
         prefixes_sent_by_family: BTreeMap::new(),
         converged_version: 0,
+        bfd: None,
     });
     let mut session = SessionConfig::new(speaker.asn, speaker.router_id, peer.asn);
     session.hold_time = peer.hold_time;
@@ -288,6 +296,11 @@ impl PeerTask {
                     Some(Command::Stop { message }) => {
                         self.feed(Event::ManualStop { shutdown_message: message });
                         break;
+                    }
+                    Some(Command::BfdDown) => {
+                        tracing::warn!("BFD session down: closing the BGP session");
+                        self.feed(Event::CeaseNow { subcode: cease::BFD_DOWN });
+                        self.set_error("BFD session went down".to_string());
                     }
                     // The daemon is gone: nothing is left to announce for.
                     None => {
