@@ -135,6 +135,48 @@ struct Current {
     message: AddressMessage,
 }
 
+/// Address changes in this network namespace, as the kernel announces them
+/// (rtnetlink groups `RTMGRP_IPV4_IFADDR` and `RTMGRP_IPV6_IFADDR`): each item
+/// says "an address was added or removed somewhere", nothing more, so the
+/// caller looks again. Ends if the netlink socket fails. Needs a tokio
+/// runtime.
+pub struct AddressEvents {
+    messages: futures_util::stream::BoxStream<'static, ()>,
+    connection: JoinHandle<()>,
+}
+
+impl Drop for AddressEvents {
+    fn drop(&mut self) {
+        self.connection.abort();
+    }
+}
+
+impl AddressEvents {
+    pub fn subscribe() -> Result<AddressEvents, AddressError> {
+        use rtnetlink::sys::AsyncSocket;
+        let (mut connection, _handle, messages) =
+            rtnetlink::new_connection().map_err(AddressError::Socket)?;
+        let groups =
+            rtnetlink::constants::RTMGRP_IPV4_IFADDR | rtnetlink::constants::RTMGRP_IPV6_IFADDR;
+        connection
+            .socket_mut()
+            .socket_mut()
+            .bind(&rtnetlink::sys::SocketAddr::new(0, groups))
+            .map_err(AddressError::Socket)?;
+        use futures_util::StreamExt;
+        Ok(AddressEvents {
+            messages: messages.map(|_| ()).boxed(),
+            connection: tokio::spawn(connection),
+        })
+    }
+
+    /// The next change; `None` once the socket is gone.
+    pub async fn next(&mut self) -> Option<()> {
+        use futures_util::StreamExt;
+        self.messages.next().await
+    }
+}
+
 /// The VIP addresses on one interface.
 pub struct Addresses {
     interface: String,

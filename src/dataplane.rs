@@ -29,7 +29,7 @@ use ipnet::IpNet;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
-use crate::address::{Addresses, Reconciled};
+use crate::address::{AddressEvents, Addresses, Reconciled};
 use crate::config::{self, Vip};
 use crate::steer::{Counters, Nft, Ruleset, VipRule};
 
@@ -234,6 +234,15 @@ impl AddressTask {
         let mut resync = tokio::time::interval(self.interval);
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_error: Option<String> = None;
+        // Someone's `ip addr del` is seen as it happens, not only at the
+        // next resync (which stays, in case an event is lost).
+        let mut events = match AddressEvents::subscribe() {
+            Ok(e) => Some(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "no netlink address events: drift is found at each reconcile_interval only");
+                None
+            }
+        };
         // Foreign addresses are logged once, not at every resync.
         let mut foreign: BTreeSet<IpNet> = BTreeSet::new();
         loop {
@@ -261,6 +270,12 @@ impl AddressTask {
                 },
                 changed = wanted.changed() => if changed.is_err() { return },
                 _ = resync.tick() => {}
+                event = next_event(&mut events) => {
+                    if event.is_none() {
+                        tracing::warn!("netlink address events ended: drift is found at each reconcile_interval only");
+                        events = None;
+                    }
+                }
             }
             let want: Vec<IpNet> = wanted.borrow_and_update().iter().copied().collect();
             match self.addresses.reconcile(&want).await {
@@ -483,6 +498,13 @@ impl Tables {
             Ok(Err(e)) => tracing::error!(error = %e, "nftables at stop"),
             Err(e) => tracing::error!(error = %e, "nftables at stop"),
         }
+    }
+}
+
+async fn next_event(events: &mut Option<AddressEvents>) -> Option<()> {
+    match events {
+        Some(e) => e.next().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -47,7 +47,7 @@ impl Node {
     /// router (r0 198.18.2.1) — node (n0 198.18.2.2). The router sends both
     /// VIPs to the node; the node's route for the withdrawn one points back
     /// at the router: a loop, unless the guard drops it.
-    fn start(test: &str) -> Option<Node> {
+    fn start(test: &str, interval: &str) -> Option<Node> {
         let mut lab = Lab::new(test)?;
         let (r, n) = (lab.ns("router"), lab.ns("node"));
         lab.veth(&r, "r0", &n, "n0");
@@ -70,7 +70,7 @@ impl Node {
              [check.never]\nexec = [\"/bin/false\"]\ninterval = \"200ms\"\ntimeout = \"150ms\"\n\
              [[vip]]\nprefix = \"{UP}/32\"\nalways = true\n\
              [[vip]]\nprefix = \"{DOWN}/32\"\nchecks = [\"never\"]\n\
-             [dataplane]\ninterface = \"lo\"\nreconcile_interval = \"{INTERVAL_MS}ms\"\n\
+             [dataplane]\ninterface = \"lo\"\nreconcile_interval = \"{interval}\"\n\
              [api]\nsocket = \"{}\"\n",
             dir.join("anyvip.sock").display()
         );
@@ -166,7 +166,7 @@ impl Node {
 
 #[test]
 fn flushed_rules_a_changed_table_and_a_removed_address_are_repaired_and_counted() {
-    let Some(node) = Node::start("dataplane_repair") else {
+    let Some(node) = Node::start("dataplane_repair", &format!("{INTERVAL_MS}ms")) else {
         return;
     };
     assert!(wait_until(BOUND, || node.status()["dataplane"]["in_sync"] == true));
@@ -239,4 +239,23 @@ fn flushed_rules_a_changed_table_and_a_removed_address_are_repaired_and_counted(
     let log = node.log();
     assert!(log.contains("nftables drift"), "{log}");
     assert!(log.contains("VIP address was missing"), "{log}");
+}
+
+#[test]
+fn an_address_removed_by_hand_comes_back_on_the_netlink_event_not_the_interval() {
+    // A minute between resyncs: only the address event can explain a
+    // repair within seconds.
+    let Some(node) = Node::start("dataplane_address_event", "60s") else {
+        return;
+    };
+    node.lab.ip(
+        &node.node,
+        &["addr", "del", &format!("{UP}/32"), "dev", "lo"],
+    );
+    assert!(
+        wait_until(BOUND, || node.has_address(UP)),
+        "the VIP address did not come back before the next resync:\n{}",
+        node.log()
+    );
+    assert!(wait_until(BOUND, || node.dataplane("address_repairs") >= 1));
 }
