@@ -2,6 +2,7 @@
 //! it) into the main loop, and the snapshot it answers status with. The API
 //! never reaches into tasks; it asks the loop, which owns all state.
 
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -9,6 +10,7 @@ use ipnet::IpNet;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::bgp::peer::PeerStatus;
+use crate::dataplane::DataplaneStatus;
 use crate::health::CheckState;
 use crate::steer::Counters;
 use crate::vip::Mode;
@@ -19,6 +21,10 @@ pub struct Snapshot {
     pub version: &'static str,
     pub started: SystemTime,
     pub config_file: PathBuf,
+    /// The BGP Identifier in use, and where it came from ("configured", or
+    /// how `router_id = "auto"` derived it).
+    pub router_id: Ipv4Addr,
+    pub router_id_source: String,
     /// When the configuration was last reloaded, and whether it applied.
     pub last_reload: Option<(SystemTime, Result<(), String>)>,
     pub peers: Vec<PeerStatus>,
@@ -27,6 +33,8 @@ pub struct Snapshot {
     /// The nftables counters (`None` when the data plane is not managed or
     /// could not be read).
     pub counters: Option<Counters>,
+    /// The data plane's reconciler (`None` when it is not managed).
+    pub dataplane: Option<DataplaneStatus>,
 }
 
 /// One VIP as the lifecycle sees it.

@@ -139,11 +139,14 @@ fn main() -> ExitCode {
             println!("anyvip {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::CheckConfig { config } => match config::load_with_warnings(&config) {
-            Ok((c, warnings)) => {
+        Command::CheckConfig { config } => match load(&config) {
+            Ok((c, warnings, router_id)) => {
                 // Accepted: `run` starts, and the check says why it fails.
                 for w in &warnings {
                     eprintln!("{}: warning: {w}", config.display());
+                }
+                if router_id.is_auto() {
+                    println!("router_id: auto -> {} ({router_id})", c.speaker.router_id);
                 }
                 println!(
                     "{}: ok ({} peer(s), {} VIP(s))",
@@ -222,14 +225,38 @@ where
     }
 }
 
+/// The configuration as `run` would start with it: validated, and its
+/// router ID derived from the node if the file leaves it to the node.
+fn load(
+    path: &std::path::Path,
+) -> Result<
+    (
+        config::Config,
+        Vec<config::ConfigError>,
+        config::RouterIdSource,
+    ),
+    config::ConfigErrors,
+> {
+    let (mut c, warnings) = config::load_with_warnings(path)?;
+    match config::resolve_router_id(&mut c) {
+        Ok(source) => Ok((c, warnings, source)),
+        Err(e) => Err(config::ConfigErrors {
+            file: path.to_path_buf(),
+            errors: vec![e],
+            warnings,
+        }),
+    }
+}
+
 fn run(path: &std::path::Path) -> ExitCode {
     init_logging();
-    let config = match config::load_with_warnings(path) {
-        Ok((c, warnings)) => {
+    let (config, router_id) = match load(path) {
+        Ok((c, warnings, router_id)) => {
             for w in &warnings {
                 tracing::warn!(key = %w.key, "{}", w.reason);
             }
-            c
+            tracing::info!(router_id = %c.speaker.router_id, source = %router_id, "BGP identifier");
+            (c, router_id)
         }
         Err(e) => {
             eprintln!("{e}");
@@ -253,7 +280,7 @@ fn run(path: &std::path::Path) -> ExitCode {
         // The control socket and metrics first: a socket that cannot be
         // bound stops the start, before any session or route exists.
         let api = anyvip::api::start(&config.api, control).await?;
-        let result = anyvip::daemon::run(path.to_path_buf(), config, requests).await;
+        let result = anyvip::daemon::run(path.to_path_buf(), config, router_id, requests).await;
         drop(api);
         result
     });

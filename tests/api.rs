@@ -84,7 +84,10 @@ impl Setup {
 
     fn config(&self) -> String {
         let mut c = format!(
-            "[speaker]\nasn = 65001\nrouter_id = \"10.0.0.1\"\nlisten = [\"127.0.0.1:{}\"]\n\n",
+            // Derived from the node (the source toward tor1: 127.0.0.1), so
+            // the reload test also shows an unchanged derived ID leaves the
+            // sessions be.
+            "[speaker]\nasn = 65001\nrouter_id = \"auto\"\nlisten = [\"127.0.0.1:{}\"]\n\n",
             self.bgp_port
         );
         for (name, address) in &self.peers {
@@ -380,6 +383,11 @@ fn status_drain_resume_maintenance_and_metrics() {
     assert!(v["checks"][0]["last"]["latency_seconds"].as_f64().unwrap() >= 0.0);
     assert_eq!(s["checks"][0]["kind"], "file");
     assert_eq!(s["config_file"], setup.config_file().display().to_string());
+    assert_eq!(s["router_id"], "127.0.0.1");
+    assert_eq!(
+        s["router_id_source"],
+        "source address toward peer 127.0.0.2"
+    );
     assert!(s["nft_counters"].is_null(), "the data plane is not managed");
 
     // The table.
@@ -404,6 +412,10 @@ fn status_drain_resume_maintenance_and_metrics() {
         "prefixes sent and received: {table}"
     );
     assert_eq!(row(VIP)[..3], [VIP, "announced", "up"], "{table}");
+    assert!(
+        table.contains("\nrouter ID 127.0.0.1 (auto: source address toward peer 127.0.0.2)\n"),
+        "{table}"
+    );
     assert_eq!(row("maint")[..3], ["maint", "file", "up"], "{table}");
     assert_eq!(row("maint")[4], "pass", "{table}");
     assert!(row("maint")[7].ends_with("ms"), "latency: {table}");

@@ -127,3 +127,53 @@ checks = ["apiserver"]
         "{stderr}"
     );
 }
+
+#[test]
+fn an_auto_router_id_is_derived_and_said_and_one_that_cannot_be_is_an_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = r#"
+[speaker]
+asn = 65001
+router_id = "auto"
+
+[[peer]]
+address = "127.0.0.2"
+asn = 65000
+
+[[vip]]
+prefix = "192.0.2.100/32"
+always = true
+"#;
+    let out = check_config(dir.path(), text);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout.starts_with("router_id: auto -> 127.0.0.1 (source address toward peer 127.0.0.2)\n"),
+        "{stdout}"
+    );
+    // Left out: the same.
+    let out = check_config(dir.path(), &text.replace("router_id = \"auto\"\n", ""));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("router_id: auto -> 127.0.0.1"),
+        "{out:?}"
+    );
+    // Written: nothing to say.
+    let out = check_config(dir.path(), &text.replace("\"auto\"", "\"192.0.2.11\""));
+    assert!(out.status.success(), "{out:?}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("router_id"));
+    // A source that cannot be had (a local_address that is not the
+    // node's: RFC 5737 TEST-NET-3) is an error with the key, exit 2.
+    let out = check_config(
+        dir.path(),
+        &text.replace(
+            "asn = 65000",
+            "asn = 65000\nlocal_address = \"203.0.113.254\"",
+        ),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("speaker.router_id: auto: no IPv4 source address toward peer 127.0.0.2"),
+        "{stderr}"
+    );
+}

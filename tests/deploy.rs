@@ -240,7 +240,7 @@ fn both_manifests_run_the_same_container_with_only_what_anyvip_needs() {
 fn grace_period_covers_the_default_drain_and_the_stop_after_it() {
     // After SIGTERM the daemon drains for [drain] delay, then waits up to
     // 2 s for the withdrawals (WITHDRAW_GRACE) and 3 s for the sessions to
-    // close (STOP_GRACE, both src/daemon.rs), then runs nft once to clean up
+    // close (STOP_GRACE, both in src/daemon/), then runs nft once to clean up
     // (up to 10 s, config/anyvip.service). The kubelet's SIGKILL must come
     // later, with a margin.
     let stop = anyvip::config::DEFAULT_DRAIN_DELAY + Duration::from_secs(2 + 3 + 10);

@@ -268,3 +268,43 @@ fn openbgpd_snippets_parse_where_openbgpd_is_installed() {
     });
     assert!(n >= 1, "docs/routers.md should have an OpenBGPD snippet");
 }
+
+/// docs/kubernetes.md: every anyvip file in it (a `toml` block with a
+/// `[speaker]`) is valid as written, and every other `toml` block (a part
+/// of one) is TOML. Validated by the library, not `check-config`: its
+/// `router_id = "auto"` would be derived toward routers this machine has
+/// no route to.
+#[test]
+fn the_kubernetes_guide_configurations_are_valid() {
+    let guide = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/kubernetes.md");
+    let md = std::fs::read_to_string(guide).expect("docs/kubernetes.md");
+    let mut blocks = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (n, line) in md.lines().enumerate() {
+        match (&mut current, line.trim_end()) {
+            (None, "```toml") => current = Some((n + 2, String::new())),
+            (Some(_), "```") => blocks.extend(current.take()),
+            (Some((_, body)), l) => {
+                body.push_str(l);
+                body.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    let mut complete = 0;
+    for (line, body) in &blocks {
+        if let Err(e) = body.parse::<toml::Table>() {
+            panic!("docs/kubernetes.md:{line}: not TOML: {e}");
+        }
+        if body.contains("[speaker]") {
+            complete += 1;
+            // The CA is not on this machine: a warning, as before kubeadm init.
+            let parsed = anyvip::config::parse_with_warnings(body, Path::new("/nonexistent"));
+            assert!(parsed.is_ok(), "docs/kubernetes.md:{line}: {parsed:?}");
+        }
+    }
+    assert!(
+        complete >= 1,
+        "docs/kubernetes.md has no complete configuration"
+    );
+}

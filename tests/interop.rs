@@ -299,6 +299,68 @@ fn tcp_md5_with_frr_establishes_with_the_right_key_and_never_with_a_wrong_one() 
 }
 
 #[test]
+fn a_reloaded_md5_key_reaches_the_listening_socket_and_frr_establishes_inbound() {
+    if !require_root("a_reloaded_md5_key_reaches_the_listening_socket") {
+        return;
+    }
+    let mut lab = frr_only_lab();
+    // FRR dials n1 (outside the passive peer group); n1 only listens.
+    frr_n1_alone(
+        &lab,
+        "65001",
+        &[
+            "neighbor 10.201.1.2 password first-key",
+            "neighbor 10.201.1.2 timers connect 1",
+        ],
+        &["neighbor 10.201.1.2 prefix-list VIP4 in"],
+    );
+    let key = lab.dir().join("n1-md5.key");
+    std::fs::write(&key, "first-key\n").unwrap();
+    let socket = lab.dir().join("n1-md5.sock");
+    let key_text = key.display().to_string();
+    let socket_text = socket.display().to_string();
+    let config = variant(&lab, "n1", "md5-reload", |t| {
+        format!(
+            "{}\n[api]\nsocket = \"{socket_text}\"\n",
+            t.replace(
+                "address = \"10.201.1.1\"",
+                &format!(
+                    "address = \"10.201.1.1\"\npassive = true\npassword_file = \"{key_text}\""
+                ),
+            )
+        )
+    });
+    let n1 = anyvip(&mut lab, "n1", config);
+    wait_paths(&lab, "r1", VIP4, 1);
+    assert_eq!(frr_state(&lab, "10.201.1.2"), "Established");
+
+    // Both ends change the key; anyvip learns it by a reload.
+    std::fs::write(&key, "second-key\n").unwrap();
+    lab.vtysh_lines(&[
+        "configure terminal",
+        "router bgp 65000",
+        "neighbor 10.201.1.2 password second-key",
+    ]);
+    let out = Command::new(env!("CARGO_BIN_EXE_anyvip"))
+        .args(["reload", "-s"])
+        .arg(&socket)
+        .output()
+        .expect("run the CLI");
+    assert!(out.status.success(), "reload: {out:?}");
+    // The session is passive on our side: it can only come back through
+    // the listening socket, with the new key on it.
+    wait_until(CONVERGE, "FRR established with the new key", || {
+        frr_state(&lab, "10.201.1.2") == "Established"
+    });
+    wait_paths(&lab, "r1", VIP4, 1);
+    let log = logs(std::slice::from_ref(&n1));
+    assert!(
+        log.contains("TCP MD5 key of the listening socket changed"),
+        "{log}"
+    );
+}
+
+#[test]
 fn frr_restart_and_soft_clear_keep_the_routes_without_touching_anyvip() {
     if !require_root("frr_restart_and_soft_clear") {
         return;

@@ -181,7 +181,7 @@ fn unit_grants_what_anyvip_needs_and_nothing_more() {
     let watchdog = seconds(one(&service, "WatchdogSec"));
     assert!(watchdog >= Duration::from_secs(2), "{watchdog:?}");
     // Room for the default drain, the withdrawal and Cease grace times
-    // (2 s + 3 s in src/daemon.rs) and a final `nft` run (10 s at most).
+    // (2 s + 3 s in src/daemon/) and a final `nft` run (10 s at most).
     let stop = anyvip::config::DEFAULT_DRAIN_DELAY + Duration::from_secs(2 + 3 + 10);
     let timeout = seconds(one(&service, "TimeoutStopSec"));
     assert!(

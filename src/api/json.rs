@@ -22,6 +22,13 @@ pub struct Status {
     pub started: String,
     pub uptime_seconds: u64,
     pub config_file: String,
+    /// The BGP Identifier in use, and where it came from: "configured", or
+    /// how `router_id = "auto"` derived it (e.g. "source address toward
+    /// peer 192.0.2.1"). Absent from daemons older than these fields.
+    #[serde(default)]
+    pub router_id: Option<String>,
+    #[serde(default)]
+    pub router_id_source: Option<String>,
     /// The last reload (SIGHUP or `POST /v1/reload`), if any.
     pub last_reload: Option<Reload>,
     pub peers: Vec<Peer>,
@@ -30,6 +37,27 @@ pub struct Status {
     /// The nftables counters; `null` when the data plane is not managed
     /// or could not be read.
     pub nft_counters: Option<NftCounters>,
+    /// The data plane's reconciler; `null` when it is not managed.
+    #[serde(default)]
+    pub dataplane: Option<Dataplane>,
+}
+
+/// What the reconciler last saw of the node's addresses and nftables table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dataplane {
+    /// As it should be at the last look (or just repaired).
+    pub in_sync: bool,
+    /// Seconds since the table was last read; `null` if never.
+    pub checked_age_seconds: Option<u64>,
+    /// Tables installed again (missing or changed by someone else).
+    pub nft_repairs: u64,
+    /// VIP addresses added again (removed by someone else).
+    pub address_repairs: u64,
+    /// The last drift found: what, and how long ago.
+    pub last_drift: Option<String>,
+    pub last_drift_age_seconds: Option<u64>,
+    /// The last error reading or repairing, while it lasts.
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -186,6 +214,8 @@ impl Status {
             started: timestamp(s.started),
             uptime_seconds: age(now, s.started),
             config_file: s.config_file.display().to_string(),
+            router_id: Some(s.router_id.to_string()),
+            router_id_source: Some(s.router_id_source.clone()),
             last_reload: s.last_reload.as_ref().map(|(at, r)| Reload {
                 at: timestamp(*at),
                 age_seconds: age(now, *at),
@@ -228,6 +258,15 @@ impl Status {
                     packets: c.loopback_guard.packets,
                     bytes: c.loopback_guard.bytes,
                 },
+            }),
+            dataplane: s.dataplane.as_ref().map(|d| Dataplane {
+                in_sync: d.in_sync,
+                checked_age_seconds: d.checked.map(|t| age(now, t)),
+                nft_repairs: d.nft_repairs,
+                address_repairs: d.address_repairs,
+                last_drift: d.last_drift.as_ref().map(|(_, what)| what.clone()),
+                last_drift_age_seconds: d.last_drift.as_ref().map(|(t, _)| age(now, *t)),
+                last_error: d.last_error.clone(),
             }),
         }
     }

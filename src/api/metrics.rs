@@ -230,6 +230,24 @@ impl Collector for SnapshotCollector {
                     .map(|(n, c)| (vec![("counter", n.to_string())], counter(c.bytes))),
             )?;
         }
+        if let Some(d) = &s.dataplane {
+            family(
+                &mut e,
+                "dataplane_repairs",
+                "Drift the reconciler repaired on the node: nft = table inet anyvip installed again because it was missing or changed, address = a VIP address added again after someone removed it.",
+                None,
+                [("nft", d.nft_repairs), ("address", d.address_repairs)]
+                    .into_iter()
+                    .map(|(what, n)| (vec![("what", what.to_string())], counter(n))),
+            )?;
+            family(
+                &mut e,
+                "dataplane_in_sync",
+                "1 if the node's VIP addresses and nftables table were as they should be at the reconciler's last look.",
+                None,
+                [(vec![], flag(d.in_sync))],
+            )?;
+        }
         Ok(())
     }
 }

@@ -75,6 +75,12 @@ pub fn status(s: &json::Status) -> String {
         age(s.uptime_seconds),
         s.config_file
     );
+    if let Some(id) = &s.router_id {
+        let _ = match s.router_id_source.as_deref() {
+            Some("configured") | None => writeln!(out, "router ID {id}"),
+            Some(source) => writeln!(out, "router ID {id} (auto: {source})"),
+        };
+    }
     if let Some(r) = &s.last_reload {
         match &r.error {
             None => {
@@ -220,6 +226,23 @@ pub fn status(s: &json::Status) -> String {
             n.steered.packets, n.guard.packets, n.loopback_guard.packets
         );
     }
+    if let Some(d) = &s.dataplane {
+        if s.nft_counters.is_none() {
+            out.push('\n');
+        }
+        let state = if d.in_sync { "in sync" } else { "OUT OF SYNC" };
+        let mut line = format!(
+            "data plane: {state}; repaired {} nftables table(s), {} address(es)",
+            d.nft_repairs, d.address_repairs
+        );
+        if let (Some(what), Some(age)) = (&d.last_drift, d.last_drift_age_seconds) {
+            let _ = write!(line, "; last drift {age}s ago: {what}");
+        }
+        if let Some(e) = &d.last_error {
+            let _ = write!(line, "; error: {e}");
+        }
+        let _ = writeln!(out, "{line}");
+    }
     out
 }
 
@@ -327,6 +350,11 @@ mod status_tests {
             ]
         );
         assert!(text.contains("REFUSED"), "{text}");
+        assert_eq!(
+            text.lines().nth(1),
+            Some("router ID 192.0.2.11 (auto: source address toward peer 192.0.2.1)"),
+            "{text}"
+        );
         // Aligned: every row of a table starts its columns at the same place.
         let header = text.lines().find(|l| l.starts_with("Peer ")).unwrap();
         let tor1 = text.lines().find(|l| l.starts_with("tor1")).unwrap();

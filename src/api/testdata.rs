@@ -29,6 +29,8 @@ pub fn snapshot() -> Snapshot {
         version: "0.1.0",
         started: ago(3700),
         config_file: PathBuf::from("/etc/anyvip/anyvip.toml"),
+        router_id: std::net::Ipv4Addr::new(192, 0, 2, 11),
+        router_id_source: "source address toward peer 192.0.2.1".to_string(),
         last_reload: Some((ago(60), Err("peer[1].asn: 0 is reserved".to_string()))),
         peers: vec![
             PeerStatus {
@@ -105,6 +107,15 @@ pub fn snapshot() -> Snapshot {
                 bytes: 2520,
             },
             loopback_guard: Counter::default(),
+        }),
+        dataplane: Some(crate::dataplane::DataplaneStatus {
+            counters: None,
+            checked: Some(ago(1)),
+            in_sync: true,
+            nft_repairs: 1,
+            address_repairs: 0,
+            last_drift: Some((ago(30), "table inet anyvip is missing".to_string())),
+            last_error: None,
         }),
     }
 }

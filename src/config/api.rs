@@ -30,6 +30,7 @@ const MAX_SOCKET_PATH: usize = 107;
 
 /// The `[api]` table as written.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Schema {
     pub socket: Option<String>,

@@ -4,7 +4,8 @@
 //!
 //! One module per section of the file: [`speaker`], [`peer`], [`vip`],
 //! [`check`] (with [`tls`] for `https` checks), [`dataplane`], [`drain`],
-//! [`api`]; [`error`] is what a problem looks like.
+//! [`api`]; [`error`] is what a problem looks like. [`router_id`] derives
+//! `router_id = "auto"` from the node, after validation.
 
 mod api;
 mod check;
@@ -12,6 +13,7 @@ mod dataplane;
 mod drain;
 mod error;
 mod peer;
+mod router_id;
 mod schema;
 mod speaker;
 mod tls;
@@ -23,10 +25,11 @@ pub use check::{
     default_timeout, Check, CheckKind, HttpCheck, DEFAULT_CHECK_INTERVAL, DEFAULT_EXPECTED_STATUS,
     DEFAULT_FALL, DEFAULT_RISE, MIN_CHECK_INTERVAL,
 };
-pub use dataplane::Dataplane;
+pub use dataplane::{Dataplane, DEFAULT_RECONCILE_INTERVAL};
 pub use drain::{Drain, DEFAULT_DRAIN_DELAY};
 pub use error::{ConfigError, ConfigErrors};
 pub use peer::{Peer, Ttl};
+pub use router_id::{resolve_router_id, RouterIdSource};
 pub use speaker::{Speaker, BGP_PORT};
 pub use tls::{PemFile, Tls};
 pub use vip::Vip;
@@ -237,5 +240,7 @@ impl Validator<'_> {
     }
 }
 
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod tests;

@@ -33,7 +33,7 @@ pub fn read(text: &str) -> Result<File, Vec<ConfigError>> {
         // Replaced below; `speaker` says whether it was there.
         speaker: Speaker {
             asn: 0,
-            router_id: String::new(),
+            router_id: None,
             listen: None,
         },
         peers: Vec::new(),
@@ -67,7 +67,7 @@ pub fn read(text: &str) -> Result<File, Vec<ConfigError>> {
         None if !root.get_ref().keys().any(|k| k.get_ref() == "speaker") => {
             errors.push(ConfigError {
                 key: "speaker".to_string(),
-                reason: "missing: every file has a [speaker] table (asn, router_id)".to_string(),
+                reason: "missing: every file has a [speaker] table (asn)".to_string(),
             })
         }
         None => {}
@@ -136,12 +136,20 @@ impl Reader<'_, '_> {
     }
 }
 
+/// The whole file. [`read`] fills it table by table; the schema derived
+/// for tests names the tables as the file does (`super::reference` checks
+/// docs/configuration.md against it).
 #[derive(Debug)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[cfg_attr(test, schemars(deny_unknown_fields))]
 pub struct File {
     pub speaker: Speaker,
+    #[cfg_attr(test, schemars(rename = "peer"))]
     pub peers: Vec<Peer>,
+    #[cfg_attr(test, schemars(rename = "vip"))]
     pub vips: Vec<Vip>,
     /// `[check.NAME]` tables, by name.
+    #[cfg_attr(test, schemars(rename = "check"))]
     pub checks: BTreeMap<String, Check>,
     pub dataplane: Option<Dataplane>,
     pub drain: Option<Drain>,
@@ -149,6 +157,7 @@ pub struct File {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Drain {
     pub delay: Option<String>,
@@ -157,15 +166,18 @@ pub struct Drain {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Dataplane {
     pub manage: Option<bool>,
     pub interface: Option<String>,
     pub guard: Option<String>,
     pub keep_guard_on_stop: Option<bool>,
+    pub reconcile_interval: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Steer {
     pub port: u16,
@@ -173,16 +185,20 @@ pub struct Steer {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Speaker {
     pub asn: u32,
-    pub router_id: String,
+    /// An IPv4 address, or "auto" (the same as leaving it out): derived
+    /// from the node (`super::router_id`).
+    pub router_id: Option<String>,
     /// Addresses to accept passive sessions on; default: the wildcard
     /// addresses on port 179, only if some peer is passive.
     pub listen: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Peer {
     pub name: Option<String>,
@@ -203,6 +219,7 @@ pub struct Peer {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Vip {
     pub prefix: String,
@@ -220,6 +237,7 @@ pub struct Vip {
 /// One named health check. Exactly one of the kind keys (`https`, `http`,
 /// `tcp`, `exec`, `file`) is set; the HTTP keys apply to `https`/`http` only.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Check {
     pub https: Option<String>,

@@ -19,7 +19,7 @@ use ipnet::IpNet;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
-use crate::config::{Config, Peer};
+use crate::config::{Config, Peer, RouterIdSource};
 use crate::control::{Request, Snapshot};
 use crate::dataplane::{Dataplane, DataplaneHandle};
 use crate::health::Checks;
@@ -33,13 +33,21 @@ use peers::{Peers, STOP_GRACE};
 /// address on the node forever).
 const WITHDRAW_GRACE: Duration = Duration::from_secs(2);
 
-/// Run until SIGTERM or SIGINT (with a drain first). `requests` is the
-/// receiving end of the [`crate::control::Control`] the API holds.
+/// Run until SIGTERM or SIGINT (with a drain first). `config` has its
+/// router ID resolved ([`crate::config::resolve_router_id`], which says
+/// where it came from: `router_id`). `requests` is the receiving end of
+/// the [`crate::control::Control`] the API holds.
 pub async fn run(
     path: PathBuf,
     config: Config,
+    router_id: RouterIdSource,
     requests: mpsc::Receiver<Request>,
 ) -> std::io::Result<()> {
+    if config.speaker.router_id.is_unspecified() {
+        return Err(std::io::Error::other(
+            "the router ID was not derived (config::resolve_router_id)",
+        ));
+    }
     // The data plane first: the loop guard is in place before any route
     // can attract traffic, and leftovers from a crash are gone.
     let dataplane = Dataplane::start(&config.dataplane, &config.vips)
@@ -66,6 +74,7 @@ pub async fn run(
         last_reload: None,
         withdrawn_tx,
         config,
+        router_id,
     };
     for p in daemon.config.peers.clone() {
         daemon.start_peer(p);
@@ -90,6 +99,8 @@ struct Daemon {
     last_reload: Option<(SystemTime, Result<(), String>)>,
     /// "Every peer has sent version N", from the tasks that wait for it.
     withdrawn_tx: mpsc::UnboundedSender<u64>,
+    /// Where `config.speaker.router_id` came from, for status.
+    router_id: RouterIdSource,
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -237,19 +248,19 @@ impl Daemon {
 
     /// Built from what the tasks keep current: answering never waits.
     fn snapshot(&self) -> Snapshot {
+        let dataplane = self.dataplane.as_ref().map(DataplaneHandle::status);
         Snapshot {
             version: env!("CARGO_PKG_VERSION"),
             started: self.started,
             config_file: self.path.clone(),
+            router_id: self.config.speaker.router_id,
+            router_id_source: self.router_id.to_string(),
             last_reload: self.last_reload.clone(),
             peers: self.peers.snapshot(),
             vips: self.lifecycle.status(),
             checks: self.checks.snapshot(),
-            counters: self
-                .dataplane
-                .as_ref()
-                .and_then(DataplaneHandle::counters)
-                .map(|r| r.counters),
+            counters: dataplane.as_ref().and_then(|d| d.counters),
+            dataplane,
         }
     }
 

@@ -24,7 +24,10 @@ impl Daemon {
     }
 
     fn apply_reload(&mut self) -> Result<(), String> {
-        let (new, warnings) = config::load_with_warnings(&self.path).map_err(|e| e.to_string())?;
+        let (mut new, warnings) =
+            config::load_with_warnings(&self.path).map_err(|e| e.to_string())?;
+        // Derived as at start: an unchanged result leaves the sessions be.
+        let router_id = config::resolve_router_id(&mut new).map_err(|e| e.to_string())?;
         for w in &warnings {
             tracing::warn!(file = %self.path.display(), "{w}");
         }
@@ -82,6 +85,7 @@ impl Daemon {
             }
         }
         self.config = new;
+        self.router_id = router_id;
         // Removed peers close concurrently, in the background.
         for (_, handle, why) in stopping {
             tokio::spawn(peers::stop(vec![handle], why.to_string()));

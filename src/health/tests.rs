@@ -739,6 +739,7 @@ async fn the_lifecycle_gets_a_vip_only_after_rise_passes_and_drains_on_the_flag(
             manage: false,
             interface: "lo".to_string(),
             guard: crate::steer::GuardConfig::default(),
+            reconcile_interval: crate::config::DEFAULT_RECONCILE_INTERVAL,
         },
         drain,
         api: crate::config::Api::default(),

@@ -192,6 +192,16 @@ impl Nft {
         Ok(Some(Counters::from_nft_json(&doc)))
     }
 
+    /// Our table as installed, for drift detection: its counters, and its
+    /// listing with what changes by itself (handles, packet and byte counts)
+    /// taken out, so two readings of an untouched table are equal. `None`
+    /// if the table is not installed.
+    pub fn observe(&self) -> Result<Option<(Counters, Value)>, SteerError> {
+        Ok(self
+            .table()?
+            .map(|doc| (Counters::from_nft_json(&doc), without_volatile(&doc))))
+    }
+
     /// Our table as `nft -j list table inet anyvip` prints it; `None` if it
     /// is not installed.
     pub fn table(&self) -> Result<Option<Value>, SteerError> {
@@ -322,5 +332,26 @@ impl Nft {
                 stderr: String::from_utf8_lossy(&stderr).trim().to_string(),
             })
         }
+    }
+}
+
+/// `doc` without the keys whose values change on their own: rule and object
+/// handles, packet and byte counts, and nft's `metainfo` header.
+fn without_volatile(doc: &Value) -> Value {
+    match doc {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "handle" | "packets" | "bytes"))
+                .map(|(k, v)| (k.clone(), without_volatile(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .filter(|i| i.get("metainfo").is_none())
+                .map(without_volatile)
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }

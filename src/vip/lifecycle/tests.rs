@@ -45,6 +45,7 @@ fn config(vips: Vec<Vip>, manage: bool) -> Config {
             manage,
             interface: "lo".to_string(),
             guard: crate::steer::GuardConfig::default(),
+            reconcile_interval: crate::config::DEFAULT_RECONCILE_INTERVAL,
         },
         drain: Drain {
             delay: Duration::from_secs(5),
