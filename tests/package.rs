@@ -8,8 +8,8 @@
 //! - `lintian` reports no error and no warning (the accepted ones are
 //!   overridden, with the reason, in `debian/anyvip.lintian-overrides`);
 //! - `dpkg -i` installs it: `anyvip version` from /usr/bin, the man pages
-//!   found by `man -w` (anyvip.toml(5) carries every section of
-//!   docs/configuration.md), bash completion that completes, zsh and fish
+//!   found by `man -w` (anyvip.toml(5) carries every section and every key
+//!   of docs/configuration.md), bash completion that completes, zsh and fish
 //!   files where those shells look, the unit as config/anyvip.service with
 //!   the package's paths, passing `systemd-analyze verify`, installed but not
 //!   enabled; user anyvip, /etc/anyvip root:anyvip 0750, the conffile 0640,
@@ -252,8 +252,21 @@ fn package_installs_not_enabled_and_purge_leaves_nothing_behind() {
         !sections.is_empty(),
         "docs/configuration.md has no ## sections"
     );
+    // Every key of its tables (their first column), which the page lists as
+    // entries rather than tables (debian/man-tables.lua).
+    let keys: Vec<String> = reference
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split_once('`'))
+        .map(|(key, _)| key.to_owned())
+        .collect();
+    assert!(
+        !keys.is_empty(),
+        "docs/configuration.md has no table of keys"
+    );
     for text in sections
         .iter()
+        .chain(&keys)
         .map(String::as_str)
         .chain(["NAME", "/etc/anyvip/anyvip.toml"])
     {
