@@ -7,7 +7,7 @@ use anyvip::config;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 /// Exit codes of the control commands (`status`, `drain`, `resume`,
 /// `reload`); usage errors are 2 as well (clap's).
@@ -15,16 +15,15 @@ const EXIT_REFUSED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 const EXIT_UNREACHABLE: u8 = 3;
 
-#[derive(Parser)]
-#[command(
-    name = "anyvip",
-    version,
-    about,
-    after_help = "Control commands (status, drain, resume, reload) talk to the running daemon \
+/// What the exit codes mean: `--help` and the EXIT STATUS of anyvip(8).
+const EXIT_STATUS_HELP: &str =
+    "Control commands (status, drain, resume, reload) talk to the running daemon \
 over its control socket; they exit 0 when done, 1 when the daemon refused or failed, \
 2 on a usage or configuration error, 3 when the daemon cannot be reached (not running, \
-no permission to its socket, or no answer)."
-)]
+no permission to its socket, or no answer).";
+
+#[derive(Parser)]
+#[command(name = "anyvip", version, about, after_help = EXIT_STATUS_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -89,6 +88,17 @@ enum Command {
     },
     /// Print the version.
     Version,
+    /// Write the man pages or the shell completions into DIR (packaging).
+    #[command(hide = true)]
+    Generate { what: Generated, dir: PathBuf },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Generated {
+    /// anyvip.8 and one anyvip-COMMAND.8 per command.
+    Man,
+    /// anyvip.bash, _anyvip (zsh) and anyvip.fish.
+    Completions,
 }
 
 #[derive(Args)]
@@ -112,6 +122,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config } => run(&config),
+        Command::Generate { what, dir } => {
+            let result = match what {
+                Generated::Man => generate::man_pages(Cli::command(), &dir),
+                Generated::Completions => generate::completions(Cli::command(), &dir),
+            };
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("anyvip: cannot write into {}: {e}", dir.display());
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Version => {
             println!("anyvip {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -286,5 +309,141 @@ fn init_logging() {
         builder.without_time().init();
     } else {
         builder.init();
+    }
+}
+
+/// The packaging artefacts made from the clap definitions above, so that
+/// they say exactly what `--help` says.
+mod generate {
+    use std::io::Write;
+    use std::path::Path;
+
+    use clap_complete::Shell;
+    use clap_mangen::roff::{bold, italic, roman, Roff};
+    use clap_mangen::Man;
+
+    /// Section 8: a daemon and its administration commands.
+    const SECTION: &str = "8";
+
+    /// anyvip.8 (commands, exit status, files, environment) and one page per
+    /// command (`anyvip-drain.8`, ...) with its options, as git and cargo do.
+    pub fn man_pages(cmd: clap::Command, dir: &Path) -> std::io::Result<()> {
+        let mut cmd = cmd.disable_help_subcommand(true);
+        // Gives each subcommand its display name, "anyvip-drain".
+        cmd.build();
+        let date = source_date();
+        let source = format!("anyvip {}", env!("CARGO_PKG_VERSION"));
+        let page = |c: clap::Command| {
+            Man::new(c)
+                .section(SECTION)
+                .source(source.clone())
+                .date(date.clone())
+                .manual("System Manager's Manual")
+        };
+        let mut out = Vec::new();
+        let top = page(cmd.clone());
+        top.render_title(&mut out)?;
+        top.render_name_section(&mut out)?;
+        top.render_synopsis_section(&mut out)?;
+        top.render_description_section(&mut out)?;
+        top.render_options_section(&mut out)?;
+        top.render_subcommands_section(&mut out)?;
+        top_page_sections(&mut out)?;
+        std::fs::write(dir.join(top.get_filename()), out)?;
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let page = page(sub.clone());
+            let mut out = Vec::new();
+            page.render(&mut out)?;
+            let mut roff = Roff::new();
+            roff.control("SH", ["SEE ALSO"]).text([
+                bold("anyvip"),
+                roman("(8), "),
+                bold("anyvip.toml"),
+                roman("(5)"),
+            ]);
+            roff.to_writer(&mut out)?;
+            std::fs::write(dir.join(page.get_filename()), out)?;
+        }
+        Ok(())
+    }
+
+    /// What only the top page says: exit codes, files, environment.
+    fn top_page_sections(out: &mut dyn Write) -> std::io::Result<()> {
+        let mut roff = Roff::new();
+        roff.control("SH", ["EXIT STATUS"])
+            .text([roman(super::EXIT_STATUS_HELP)]);
+        roff.control("SH", ["FILES"]);
+        for (path, what) in [
+            (
+                "/etc/anyvip/anyvip.toml",
+                "The configuration, described in anyvip.toml(5); anyvip check-config checks it.",
+            ),
+            (
+                "/run/anyvip/anyvip.sock",
+                "The control socket of the running daemon, mode 0660, group anyvip: \
+                 members of the group may use status, drain, resume and reload.",
+            ),
+        ] {
+            roff.control("TP", [])
+                .text([bold(path)])
+                .text([roman(what)]);
+        }
+        roff.control("SH", ["ENVIRONMENT"]);
+        for (name, what) in [
+            (
+                "ANYVIP_SOCKET",
+                "The control socket the control commands use (as --socket).",
+            ),
+            (
+                "ANYVIP_LOG",
+                "What the daemon logs, as a tracing filter (default info; e.g. debug).",
+            ),
+        ] {
+            roff.control("TP", [])
+                .text([bold(name)])
+                .text([roman(what)]);
+        }
+        roff.control("SH", ["SEE ALSO"]).text([
+            bold("anyvip.toml"),
+            roman("(5), "),
+            bold("systemctl"),
+            roman("(1), "),
+            bold("nft"),
+            roman("(8), "),
+            italic("/usr/share/doc/anyvip/README.Debian"),
+        ]);
+        roff.to_writer(out)
+    }
+
+    /// The date on the pages: SOURCE_DATE_EPOCH's (reproducible builds), else
+    /// none.
+    fn source_date() -> String {
+        std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .map(|secs| {
+                let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+                humantime::format_rfc3339_seconds(t)
+                    .to_string()
+                    .chars()
+                    .take(10)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// anyvip.bash, _anyvip and anyvip.fish: the names each shell's
+    /// completion directory expects are the packager's business.
+    pub fn completions(cmd: clap::Command, dir: &Path) -> std::io::Result<()> {
+        // clap_complete offers hidden subcommands too (this one, `generate`):
+        // complete a copy that has only the visible ones.
+        let mut cmd = clap::Command::new("anyvip")
+            .version(env!("CARGO_PKG_VERSION"))
+            .about(env!("CARGO_PKG_DESCRIPTION"))
+            .subcommands(cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned());
+        for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+            clap_complete::generate_to(shell, &mut cmd, "anyvip", dir)?;
+        }
+        Ok(())
     }
 }
