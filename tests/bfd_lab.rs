@@ -547,3 +547,95 @@ fn measure_cpu_per_minute_with_and_without_bfd_at_100ms() {
     );
     measure("no BFD");
 }
+
+/// How many times the node's BFD sessions went Down, by anyvip's count (all
+/// of its sessions), and how many times its BGP sessions were established.
+fn downs_and_establishments(node: &Node) -> (u64, u64) {
+    let s = status(node).expect("status");
+    let peers = s["peers"].as_array().cloned().unwrap_or_default();
+    let downs = peers
+        .iter()
+        .flat_map(|p| {
+            p["bfd"]["transitions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|t| t["to"] == "down")
+        .map(|t| t["count"].as_u64().unwrap_or(0))
+        .sum();
+    let established = peers
+        .iter()
+        .map(|p| p["established_transitions"].as_u64().unwrap_or(0))
+        .sum();
+    (downs, established)
+}
+
+/// Not a test: false BFD downs at 100 ms × 3 on all three nodes (12
+/// sessions against FRR and BIRD) while `stress-ng --cpu 1` keeps one core
+/// busy, for `ANYVIP_SOAK_MINUTES` (default 10), and anyvip's CPU time:
+/// `cargo test --release --test bfd_lab -- --ignored --nocapture false_downs`.
+#[test]
+#[ignore]
+fn measure_false_bfd_downs_at_100ms_with_a_busy_core() {
+    if !require_root("measure_false_bfd_downs") {
+        return;
+    }
+    let minutes: u64 = std::env::var("ANYVIP_SOAK_MINUTES")
+        .ok()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(10);
+    let mut lab = Lab::start();
+    routers_bfd(&lab, 100);
+    let nodes: Vec<Node> = ["n1", "n2", "n3"]
+        .into_iter()
+        .map(|n| start(&mut lab, n, "{ interval = \"100ms\", multiplier = 3 }"))
+        .collect();
+    for n in &nodes {
+        wait_bfd_up(&lab, n);
+    }
+    let before: Vec<(u64, u64)> = nodes.iter().map(downs_and_establishments).collect();
+    let cpu_before: Vec<f64> = nodes.iter().map(|n| cpu_seconds(n.process.pid)).collect();
+    // Our own load generator, ended by pid whatever happens.
+    struct Load(std::process::Child);
+    impl Drop for Load {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let load = Load(
+        Command::new("stress-ng")
+            .args([
+                "--cpu",
+                "1",
+                "--timeout",
+                &format!("{}s", minutes * 60 + 30),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("stress-ng (apt install stress-ng)"),
+    );
+    let start_at = Instant::now();
+    std::thread::sleep(Duration::from_secs(minutes * 60));
+    let took = start_at.elapsed();
+    drop(load);
+    let mut false_downs = 0;
+    for (i, n) in nodes.iter().enumerate() {
+        let (downs, est) = downs_and_establishments(n);
+        let cpu = (cpu_seconds(n.process.pid) - cpu_before[i]) / took.as_secs_f64() * 60.0;
+        eprintln!(
+            "{}: BFD downs {} (before {}), BGP establishments {} (before {}), {cpu:.2} CPU s/min",
+            n.name, downs, before[i].0, est, before[i].1
+        );
+        false_downs += downs - before[i].0;
+    }
+    let frr_downs: Vec<String> = ["10.201.1.2", "10.201.2.2", "10.201.3.2"]
+        .iter()
+        .filter_map(|p| frr_bfd(&lab, p))
+        .map(|s| format!("{}: {} down {}", s["peer"], s["status"], s["downtime"]))
+        .collect();
+    eprintln!("FRR's view: {frr_downs:?}");
+    eprintln!("false BFD downs in {took:?} at 100 ms x 3 with a busy core: {false_downs}");
+}

@@ -469,7 +469,7 @@ fn alert_rules_pass_promtool_check() {
     );
     assert_success(&out, "promtool check rules");
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("5 rules found"),
+        String::from_utf8_lossy(&out.stdout).contains("8 rules found"),
         "{out:?}"
     );
 }
@@ -500,7 +500,10 @@ fn alert_rules_cover_each_alert_and_use_only_metrics_anyvip_exports() {
             "AnyvipNoNodeAnnouncing",
             "AnyvipPeerDown",
             "AnyvipCheckFlapping",
-            "AnyvipReloadFailed"
+            "AnyvipReloadFailed",
+            "AnyvipBfdDown",
+            "AnyvipDataplaneRepaired",
+            "AnyvipDataplaneOutOfSync"
         ]
     );
     // Each unit test file case names an alert; every alert has one.
@@ -512,9 +515,10 @@ fn alert_rules_cover_each_alert_and_use_only_metrics_anyvip_exports() {
         );
     }
 
-    // src/api/metrics.rs registers names without the `anyvip_` prefix, and
-    // the encoder appends `_total` to counters and `_seconds` to durations.
-    let source = read("src/api/metrics.rs");
+    // src/api/metrics.rs (and its BFD part) registers names without the
+    // `anyvip_` prefix, and the encoder appends `_total` to counters and
+    // `_seconds` to durations.
+    let source = read("src/api/metrics.rs") + &read("src/api/metrics/bfd.rs");
     let mut used = Vec::new();
     for rule in rules {
         let expr = rule["expr"].as_str().expect("expr");
@@ -537,7 +541,7 @@ fn alert_rules_cover_each_alert_and_use_only_metrics_anyvip_exports() {
             .unwrap_or(base);
         assert!(
             source.contains(&format!("\"{base}\"")),
-            "{metric}: src/api/metrics.rs exports no such metric"
+            "{metric}: src/api/metrics.rs and metrics/bfd.rs export no such metric"
         );
     }
 }
