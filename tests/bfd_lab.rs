@@ -574,7 +574,7 @@ fn downs_and_establishments(node: &Node) -> (u64, u64) {
 /// Not a test: false BFD downs at 100 ms × 3 on all three nodes (12
 /// sessions against FRR and BIRD) while `stress-ng --cpu 1` keeps one core
 /// busy, for `ANYVIP_SOAK_MINUTES` (default 10), and anyvip's CPU time:
-/// `cargo test --release --test bfd_lab -- --ignored --nocapture false_downs`.
+/// `cargo test --release --test bfd_lab -- --ignored --nocapture false_bfd_downs`.
 #[test]
 #[ignore]
 fn measure_false_bfd_downs_at_100ms_with_a_busy_core() {
