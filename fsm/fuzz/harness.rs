@@ -53,8 +53,18 @@ pub const HOLD_TIMES: [u16; 8] = [0, 3, 4, 9, 30, 90, 240, 65535];
 /// fast.
 const MAX_STEPS: usize = 4096;
 
+/// What one input did, for tests that check the harness gets somewhere.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub steps: usize,
+    /// How often the session reached Established.
+    pub established: usize,
+    /// NOTIFICATIONs received on a live connection.
+    pub notifications_received: usize,
+}
+
 /// Run one input; panics when an invariant does not hold.
-pub fn run(data: &[u8]) {
+pub fn run(data: &[u8]) -> Outcome {
     let mut r = Reader { data };
     let flags = r.byte();
     let seed = u64::from_le_bytes(r.array());
@@ -76,6 +86,7 @@ pub fn run(data: &[u8]) {
         ids: Vec::new(),
         seen: HashMap::new(),
         state: State::Idle,
+        outcome: Outcome::default(),
     };
     for _ in 0..MAX_STEPS {
         if r.data.is_empty() {
@@ -83,7 +94,9 @@ pub fn run(data: &[u8]) {
         }
         let step = r.step();
         checker.step(step);
+        checker.outcome.steps += 1;
     }
+    checker.outcome
 }
 
 /// One thing that happens to the session.
@@ -275,6 +288,7 @@ struct Checker {
     seen: HashMap<ConnectionId, Seen>,
     /// The state as the `StateChanged` actions told it.
     state: State,
+    outcome: Outcome,
 }
 
 impl Checker {
@@ -406,7 +420,10 @@ impl Checker {
             }
         }
         let answered = match &received {
-            Some((id, Message::Notification(_))) => Some(*id),
+            Some((id, Message::Notification(_))) if live_before.contains(id) => {
+                self.outcome.notifications_received += 1;
+                Some(*id)
+            }
             _ => None,
         };
         self.check_actions(&actions, answered);
@@ -467,6 +484,7 @@ impl Checker {
                         "Established on {connection} without OPEN then KEEPALIVE"
                     );
                     assert_ne!(negotiated.hold_time, Some(Duration::ZERO));
+                    self.outcome.established += 1;
                 }
                 Action::Reject | Action::UpdateReceived(_) | Action::RouteRefreshRequested(_) => {}
             }

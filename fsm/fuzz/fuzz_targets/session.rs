@@ -8,4 +8,6 @@ use libfuzzer_sys::fuzz_target;
 #[path = "../harness.rs"]
 mod harness;
 
-fuzz_target!(|data: &[u8]| harness::run(data));
+fuzz_target!(|data: &[u8]| {
+    harness::run(data);
+});
