@@ -5,7 +5,10 @@
 //!
 //! Checked: `parse_with_warnings` never panics; every error and every
 //! warning names a key (non-empty, not just blanks), and the TOML syntax
-//! errors, which have no key yet, name their line.
+//! errors, which have no key yet, name their line, except the one the
+//! TOML parser reports without a position (nesting past its recursion
+//! limit; see `the_toml_recursion_limit_is_a_syntax_error_without_a_line`
+//! in `../tests/config_fuzz_corpus.rs`).
 
 use std::path::Path;
 
@@ -39,7 +42,7 @@ pub fn run(data: &[u8]) {
 
 fn check(e: &ConfigError) {
     assert!(!e.key.trim().is_empty(), "an error without a key: {e:?}");
-    if e.key == "(syntax)" {
+    if e.key == "(syntax)" && e.reason != "recursion limit" {
         assert!(e.reason.contains("line "), "a syntax error without its line: {e:?}");
     }
     let _ = e.to_string();

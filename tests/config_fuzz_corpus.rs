@@ -30,3 +30,30 @@ fn the_shipped_example_configurations_pass_the_fuzz_checks() {
         }
     }
 }
+
+/// Found by the fuzzer (fuzz/, target `config`): 80 dots are nested empty
+/// dotted keys, past the TOML parser's recursion limit, and that parser
+/// error carries no position, so the error names no line (only the
+/// "(syntax)" key). Kept as it is: the file is refused, nothing panics.
+/// Should the parser give a position one day, this test says so.
+#[test]
+fn the_toml_recursion_limit_is_a_syntax_error_without_a_line() {
+    let text = ".".repeat(80);
+    harness::run(text.as_bytes());
+    let errors = anyvip::config::parse(&text, std::path::Path::new("/nonexistent")).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].key, "(syntax)");
+    assert_eq!(errors[0].reason, "recursion limit");
+}
+
+/// Found by the fuzzer: `"" = 1` is a valid TOML key, and the error for
+/// it, an unknown table, had an empty key (printed as ": unknown table").
+#[test]
+fn an_empty_top_level_key_is_named_as_written() {
+    harness::run(b"\"\" = 1\n");
+    let errors = anyvip::config::parse("\"\" = 1\n", std::path::Path::new("/nonexistent"))
+        .unwrap_err();
+    let unknown: Vec<_> = errors.iter().filter(|e| e.reason.contains("unknown table")).collect();
+    assert_eq!(unknown.len(), 1, "{errors:?}");
+    assert_eq!(unknown[0].key, "\"\"");
+}
