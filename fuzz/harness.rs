@@ -43,7 +43,10 @@ pub fn run(data: &[u8]) {
 fn check(e: &ConfigError) {
     assert!(!e.key.trim().is_empty(), "an error without a key: {e:?}");
     if e.key == "(syntax)" && e.reason != "recursion limit" {
-        assert!(e.reason.contains("line "), "a syntax error without its line: {e:?}");
+        assert!(
+            e.reason.contains("line "),
+            "a syntax error without its line: {e:?}"
+        );
     }
     let _ = e.to_string();
 }

@@ -20,7 +20,12 @@ fn every_minimised_config_input_passes_the_fuzz_checks() {
 
 #[test]
 fn the_shipped_example_configurations_pass_the_fuzz_checks() {
-    for dir in ["config", "containerlab/n1", "containerlab/n2", "containerlab/n3"] {
+    for dir in [
+        "config",
+        "containerlab/n1",
+        "containerlab/n2",
+        "containerlab/n3",
+    ] {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
@@ -56,9 +61,12 @@ fn the_toml_recursion_limit_is_a_syntax_error_without_a_line() {
 #[test]
 fn an_empty_top_level_key_is_named_as_written() {
     harness::run(b"\"\" = 1\n");
-    let errors = anyvip::config::parse("\"\" = 1\n", std::path::Path::new("/nonexistent"))
-        .unwrap_err();
-    let unknown: Vec<_> = errors.iter().filter(|e| e.reason.contains("unknown table")).collect();
+    let errors =
+        anyvip::config::parse("\"\" = 1\n", std::path::Path::new("/nonexistent")).unwrap_err();
+    let unknown: Vec<_> = errors
+        .iter()
+        .filter(|e| e.reason.contains("unknown table"))
+        .collect();
     assert_eq!(unknown.len(), 1, "{errors:?}");
     assert_eq!(unknown[0].key, "\"\"");
 }

@@ -64,7 +64,12 @@ pub fn run(data: &[u8]) {
     let t0 = Instant::now();
     let mut now = t0;
     let local = NonZeroU32::new(LOCAL).expect("non-zero");
-    let mut session = Session::new(config(tx, rx, seed % 4), local, t0, xorshift(u32::from(seed)));
+    let mut session = Session::new(
+        config(tx, rx, seed % 4),
+        local,
+        t0,
+        xorshift(u32::from(seed)),
+    );
     let mut state = session.state();
 
     while let Some((&opcode, tail)) = rest.split_first() {
@@ -170,7 +175,8 @@ fn deliver<R: anyvip_bfd::Rng>(
     let Ok(packet) = ControlPacket::decode(bytes) else {
         return Vec::new();
     };
-    *handshake = packet.your_discriminator == LOCAL && matches!(packet.state, State::Init | State::Up);
+    *handshake =
+        packet.your_discriminator == LOCAL && matches!(packet.state, State::Init | State::Up);
     let before = session.state();
     match session.handle_packet(now, &packet) {
         Ok(actions) => actions,

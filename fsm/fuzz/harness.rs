@@ -35,12 +35,10 @@ use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use anyvip_fsm::{
-    Action, ConnectionId, Direction, Event, Fsm, SessionConfig, SplitMix64, State,
-};
+use anyvip_fsm::{Action, ConnectionId, Direction, Event, Fsm, SessionConfig, SplitMix64, State};
 use anyvip_proto::{
-    Asn, Capability, Context, ErrorCode, Family, HoldTime, Message, Notification,
-    Open, OptionalParameter, RouteRefresh, Update,
+    Asn, Capability, Context, ErrorCode, Family, HoldTime, Message, Notification, Open,
+    OptionalParameter, RouteRefresh, Update,
 };
 use bytes::Bytes;
 
@@ -492,7 +490,11 @@ impl Checker {
     }
 
     fn check_machine(&self) {
-        assert_eq!(self.state, self.fsm.state(), "reported state is not the state");
+        assert_eq!(
+            self.state,
+            self.fsm.state(),
+            "reported state is not the state"
+        );
         if let Some(at) = self.fsm.poll_timeout() {
             assert!(at > self.now, "a deadline not after now");
         }
@@ -500,13 +502,23 @@ impl Checker {
         for direction in [Direction::Outgoing, Direction::Incoming] {
             assert!(conns.iter().filter(|c| c.direction == direction).count() <= 1);
         }
-        assert!(conns.iter().filter(|c| c.state >= State::OpenConfirm).count() <= 1);
+        assert!(
+            conns
+                .iter()
+                .filter(|c| c.state >= State::OpenConfirm)
+                .count()
+                <= 1
+        );
         if self.fsm.state() == State::Idle {
             assert!(conns.is_empty(), "Idle with connections");
         }
         for c in &conns {
             let seen = self.seen.get(&c.id);
-            assert!(!seen.is_some_and(|s| s.closed), "closed {} still tracked", c.id);
+            assert!(
+                !seen.is_some_and(|s| s.closed),
+                "closed {} still tracked",
+                c.id
+            );
             let hold = c.negotiated.and_then(|n| n.hold_time);
             match c.state {
                 State::Connect => assert!(c.hold_timer.is_none() && c.negotiated.is_none()),
@@ -543,4 +555,3 @@ impl Checker {
         }
     }
 }
-

@@ -24,5 +24,10 @@ pub fn replay(dir: &str, check: impl Fn(&[u8]) + std::panic::RefUnwindSafe) {
         })
         .map(|path| path.display().to_string())
         .collect();
-    assert!(failed.is_empty(), "{} of {} inputs failed: {failed:#?}", failed.len(), files.len());
+    assert!(
+        failed.is_empty(),
+        "{} of {} inputs failed: {failed:#?}",
+        failed.len(),
+        files.len()
+    );
 }
