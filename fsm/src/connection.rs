@@ -28,6 +28,24 @@ pub enum Direction {
     Incoming,
 }
 
+/// A read-only look at one connection the machine tracks: its state and
+/// the deadlines of its timers, for status output and for checking the
+/// machine from outside (the fuzz target in `fsm/fuzz` checks that the hold
+/// timer runs exactly when the negotiated hold time is not zero).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionView<'a> {
+    pub id: ConnectionId,
+    pub direction: Direction,
+    /// Connect, OpenSent, OpenConfirm or Established.
+    pub state: State,
+    /// When the hold timer expires; `None` when it is not running.
+    pub hold_timer: Option<Instant>,
+    /// When the next KEEPALIVE is due; `None` when none is sent.
+    pub keepalive_timer: Option<Instant>,
+    /// What the OPENs agreed on, from OpenConfirm onwards.
+    pub negotiated: Option<&'a Negotiated>,
+}
+
 /// Per-connection state: RFC 4271 runs one FSM per connection; this is
 /// that FSM's state and timers.
 #[derive(Debug, Clone)]
@@ -43,6 +61,17 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
+    pub(crate) fn view(&self) -> ConnectionView<'_> {
+        ConnectionView {
+            id: self.id,
+            direction: self.direction,
+            state: self.state,
+            hold_timer: self.hold,
+            keepalive_timer: self.keepalive,
+            negotiated: self.negotiated.as_ref(),
+        }
+    }
+
     pub(crate) fn new(id: ConnectionId, direction: Direction, state: State) -> Connection {
         Connection {
             id,

@@ -55,7 +55,7 @@ mod tests;
 pub use action::{Action, DownReason, Negotiated};
 pub use collision::{preferred_direction, resolve_collision, Side, Survivor};
 pub use config::SessionConfig;
-pub use connection::{ConnectionId, Direction};
+pub use connection::{ConnectionId, ConnectionView, Direction};
 pub use event::Event;
 pub use open_check::{check_open, local_open};
 pub use session::Fsm;

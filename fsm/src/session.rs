@@ -13,7 +13,7 @@ use crate::action::{Action, DownReason, Negotiated};
 use crate::backoff::Backoff;
 use crate::collision::{preferred_direction, resolve_collision, Side, Survivor};
 use crate::config::SessionConfig;
-use crate::connection::{Connection, ConnectionId, Direction};
+use crate::connection::{Connection, ConnectionId, ConnectionView, Direction};
 use crate::event::Event;
 use crate::open_check::{check_open, local_open};
 use crate::state::State;
@@ -124,6 +124,12 @@ impl<R: Rng> Fsm<R> {
             .iter()
             .filter(|c| c.state == State::Established)
             .find_map(|c| Some((c.id, c.negotiated.as_ref()?)))
+    }
+
+    /// Every connection the machine tracks (at most one per direction),
+    /// read-only.
+    pub fn connection_views(&self) -> impl Iterator<Item = ConnectionView<'_>> {
+        self.connections.iter().map(Connection::view)
     }
 
     /// Consecutive failures since the session was last Established or

@@ -57,7 +57,13 @@ pub fn read(text: &str) -> Result<File, Vec<ConfigError>> {
             "drain" => file.drain = r.one("drain", value),
             "api" => file.api = r.one("api", value),
             other => r.errors.push(ConfigError {
-                key: other.to_string(),
+                // `"" = 1` is a valid TOML key; an error must still name
+                // it (found by the config fuzz target).
+                key: if other.is_empty() {
+                    "\"\"".to_string()
+                } else {
+                    other.to_string()
+                },
                 reason: format!("unknown table; the tables are {TABLES}"),
             }),
         }

@@ -1,35 +1,11 @@
-//! Arbitrary bytes as one received UDP payload.
-//!
-//! Checked (a failed check is a crash): decoding never panics; a decoded
-//! packet re-encodes to at most the bytes it came from (the encoder writes
-//! the canonical Length, the decoder ignores what lies past it), the
-//! re-encoding decodes back to an equal value and is the same bytes as the
-//! input's first Length octets when no octets were skipped; `check` and
-//! the labels of every outcome do not panic.
+//! The checks are in `../decode_harness.rs`, shared with
+//! `../../tests/fuzz_corpus.rs`.
 
 #![no_main]
 
-use anyvip_bfd::{ControlPacket, MANDATORY_LEN};
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let packet = match ControlPacket::decode(data) {
-        Ok(packet) => packet,
-        Err(discard) => {
-            let _ = discard.as_str();
-            return;
-        }
-    };
-    let _ = packet.check().map_err(|d| d.as_str());
-    let encoded = packet.encode();
-    assert_eq!(encoded.len(), packet.encoded_len());
-    assert!(encoded.len() <= data.len());
-    assert_eq!(ControlPacket::decode(&encoded).as_ref(), Ok(&packet));
-    // Canonical input: Length equals the mandatory section plus the auth
-    // section, so nothing was skipped and the bytes come back unchanged.
-    let length = usize::from(data.get(3).copied().unwrap_or(0));
-    if length == encoded.len() {
-        assert_eq!(data.get(..length), Some(encoded.as_slice()));
-    }
-    assert!(encoded.len() >= MANDATORY_LEN);
-});
+#[path = "../decode_harness.rs"]
+mod harness;
+
+fuzz_target!(|data: &[u8]| harness::run(data));
