@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `a_frozen_*` | BFD Up at 100 ms × 3 with both routers; n1 frozen (nft drop of all its traffic, no FIN) → its path leaves both kernel tables because BFD went down (FRR's reset reason, BIRD's last error); unfrozen → back; a BFD packet from a non-peer address is dropped and counted; `kill -STOP` of anyvip → path gone, `CONT` → back; a planned stop → both routers receive AdminDown with diagnostic 7 and FRR shows it |
 //! | `bfd_only_on_*` | routers without BFD: BGP up, anyvip's BFD stays Down and nothing flaps; routers at 300 ms × 3 → Up at 300 ms; a reload to 100 ms (routers too) changes the timers with a Poll Sequence and does not reset BGP |
+//! | `multihop_*` | RFC 5883: n1's IPv4 session to FRR as eBGP multihop on both sides; BFD Up as multihop on both (port 4784); n1 frozen → FRR closes BGP with Cease / BFD Down |
 //!
 //! Deadlines are generous and nothing is timed; elapsed times are printed.
 
@@ -500,6 +501,85 @@ fn bfd_only_on_anyvip_leaves_bgp_alone_and_a_timer_reload_does_not_reset_bgp() {
     assert_eq!(frr["remote-transmit-interval"], 100, "{frr:#}");
     assert_eq!(transitions(&n1), before, "{}", log(&n1.process));
     assert!(bfd_up(&lab, &n1));
+}
+
+/// RFC 5883 multihop BFD with FRR: n1's IPv4 session to r1 configured as
+/// multihop on both sides (`multihop = 2` in anyvip, `ebgp-multihop 2` in
+/// FRR, which then runs its BFD session as multihop on port 4784): Up on
+/// both sides as multihop, and a frozen n1 leaves r1 by BFD.
+#[test]
+fn multihop_bfd_with_frr_comes_up_on_port_4784_and_takes_a_frozen_node_off() {
+    if !require_root("multihop_bfd_with_frr") {
+        return;
+    }
+    let mut lab = Lab::start_with(lab::Options {
+        bird: false,
+        ..lab::Options::default()
+    });
+    lab.vtysh_lines(&[
+        "configure terminal",
+        "bfd",
+        " profile MH",
+        "  transmit-interval 100",
+        "  receive-interval 100",
+        "  detect-multiplier 3",
+        " exit",
+        "exit",
+        "router bgp 65000",
+        "no neighbor 10.201.1.2 peer-group NODES4",
+        "neighbor 10.201.1.2 remote-as 65001",
+        "neighbor 10.201.1.2 ebgp-multihop 2",
+        "neighbor 10.201.1.2 update-source 10.201.1.1",
+        "neighbor 10.201.1.2 bfd profile MH",
+        "address-family ipv4 unicast",
+        "neighbor 10.201.1.2 activate",
+        "neighbor 10.201.1.2 prefix-list VIP4 in",
+        "neighbor 10.201.1.2 route-map NOTHING out",
+    ]);
+    let (config, socket) = write_config(&lab, "n1", "false");
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text = text.replacen(
+        "address = \"10.201.1.1\"\nasn = 65000\nbfd = false\n",
+        "address = \"10.201.1.1\"\nasn = 65000\nmultihop = 2\nbfd = { interval = \"100ms\", multiplier = 3 }\n",
+        1,
+    );
+    assert!(text.contains("multihop = 2"), "{text}");
+    std::fs::write(&config, text).expect("write config");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_anyvip"));
+    cmd.arg("run")
+        .arg("-c")
+        .arg(&config)
+        .env("ANYVIP_LOG", "info,anyvip=debug");
+    let n1 = Node {
+        name: "n1",
+        config,
+        socket,
+        process: lab.spawn("n1", cmd),
+    };
+    wait_until(CONVERGE, "multihop BFD Up on both sides", || {
+        let frr = frr_bfd(&lab, "10.201.1.2")
+            .is_some_and(|s| s["status"] == "up" && s["multihop"] == true);
+        let ours = anyvip_peer(&n1, "10.201.1.1")
+            .is_some_and(|s| s["bfd"]["state"] == "up" && s["bfd"]["multihop"] == true);
+        frr && ours
+    });
+    wait_until(CONVERGE, "n1's path on r1", || {
+        via(&lab, "r1", VIP4) == ["n1"]
+    });
+    freeze(&lab, "n1");
+    wait_until(CONVERGE, "n1's path gone from r1", || {
+        via(&lab, "r1", VIP4).is_empty()
+    });
+    // Gone because BFD went down (FRR closed the session with Cease / BFD
+    // Down), not the 9 s hold timer.
+    let frr_bgp = lab.vtysh_json("show bgp neighbors 10.201.1.2 json");
+    thaw(&lab, "n1");
+    assert_eq!(
+        frr_bgp["10.201.1.2"]["lastNotificationReason"],
+        "Cease/BFD Down",
+        "FRR: {frr_bgp:#}\n{}",
+        log(&n1.process)
+    );
 }
 
 /// utime + stime of `pid`, in seconds (`/proc/<pid>/stat`, clock ticks of 100 Hz).
