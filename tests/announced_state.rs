@@ -16,7 +16,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -360,10 +360,10 @@ fn a_hung_nft_while_status_is_polled_does_not_delay_a_withdrawal() {
     // without a break.
     std::fs::write(node.dir.join("slow"), "").unwrap();
     let stop = Arc::new(AtomicBool::new(false));
+    let answers = Arc::new(AtomicU32::new(0));
     let poller = {
-        let (stop, socket) = (stop.clone(), node.socket());
+        let (stop, answers, socket) = (stop.clone(), answers.clone(), node.socket());
         std::thread::spawn(move || {
-            let mut answered = 0u32;
             while !stop.load(Ordering::Relaxed) {
                 let out = Command::new(BIN)
                     .args(["status", "--json", "-s"])
@@ -371,13 +371,18 @@ fn a_hung_nft_while_status_is_polled_does_not_delay_a_withdrawal() {
                     .stdin(Stdio::null())
                     .output();
                 if out.is_ok_and(|o| o.status.success()) {
-                    answered += 1;
+                    answers.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            answered
+            answers.load(Ordering::Relaxed)
         })
     };
-    std::thread::sleep(Duration::from_millis(500));
+    // The first answer set a (now 5 s long) nft reading going; the check
+    // fails while it hangs.
+    assert!(
+        wait_until(PATIENCE, || answers.load(Ordering::Relaxed) >= 2),
+        "status never answered while nft hung"
+    );
     node.fail("c1");
     let failed = Instant::now();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
