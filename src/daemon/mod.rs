@@ -141,6 +141,25 @@ impl Daemon {
         });
     }
 
+    /// A drain delay ran out.
+    fn deadline(&mut self) {
+        let step = self.lifecycle.tick(Instant::now());
+        self.after(step);
+    }
+
+    /// The data plane reported the addresses on the node.
+    fn addresses_present(&mut self) {
+        let present = self.present.borrow_and_update().clone();
+        let step = self.lifecycle.present(present, Instant::now());
+        self.after(step);
+    }
+
+    /// Every peer has queued `version` of the routes.
+    fn withdrawn_everywhere(&mut self, version: u64) {
+        let step = self.lifecycle.withdrawn_everywhere(version, Instant::now());
+        self.after(step);
+    }
+
     fn health(&mut self) {
         let levels = self.checks.levels(&self.config.vips);
         let step = self.lifecycle.health(&levels, Instant::now());
@@ -162,19 +181,9 @@ impl Daemon {
             tokio::select! {
                 () = watchdog.tick() => watchdog.ping(),
                 () = self.checks.changed() => self.health(),
-                () = sleep_until(self.lifecycle.next_deadline()) => {
-                    let step = self.lifecycle.tick(Instant::now());
-                    self.after(step);
-                }
-                Ok(()) = self.present.changed() => {
-                    let present = self.present.borrow_and_update().clone();
-                    let step = self.lifecycle.present(present, Instant::now());
-                    self.after(step);
-                }
-                Some(version) = withdrawn.recv() => {
-                    let step = self.lifecycle.withdrawn_everywhere(version, Instant::now());
-                    self.after(step);
-                }
+                () = sleep_until(self.lifecycle.next_deadline()) => self.deadline(),
+                Ok(()) = self.present.changed() => self.addresses_present(),
+                Some(version) = withdrawn.recv() => self.withdrawn_everywhere(version),
                 Some(request) = requests.recv() => {
                     self.handle(request);
                 }
@@ -312,19 +321,9 @@ impl Daemon {
             tokio::select! {
                 () = watchdog.tick() => watchdog.ping(),
                 () = self.checks.changed() => self.health(),
-                () = sleep_until(self.lifecycle.next_deadline()) => {
-                    let step = self.lifecycle.tick(Instant::now());
-                    self.after(step);
-                }
-                Ok(()) = self.present.changed() => {
-                    let present = self.present.borrow_and_update().clone();
-                    let step = self.lifecycle.present(present, Instant::now());
-                    self.after(step);
-                }
-                Some(version) = withdrawn.recv() => {
-                    let step = self.lifecycle.withdrawn_everywhere(version, Instant::now());
-                    self.after(step);
-                }
+                () = sleep_until(self.lifecycle.next_deadline()) => self.deadline(),
+                Ok(()) = self.present.changed() => self.addresses_present(),
+                Some(version) = withdrawn.recv() => self.withdrawn_everywhere(version),
                 Some(address) = self.bfd_down.recv() => self.peers.bfd_down(address),
                 Some(request) = requests.recv() => match request {
                     Request::Status(reply) => { let _ = reply.send(self.snapshot()); }
