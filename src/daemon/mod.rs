@@ -190,10 +190,8 @@ impl Daemon {
                 Some(address) = self.bfd_down.recv() => self.peers.bfd_down(address),
                 _ = hup.recv() => {
                     let _ = notify::reloading();
-                    let result = self.reload();
-                    if let Err(e) = &result {
-                        tracing::error!(error = %e, "reload failed; the running configuration stays");
-                    }
+                    // reload() logs a refusal itself: once per reload.
+                    let _ = self.reload();
                     let _ = notify::ready(&self.summary());
                     continue;
                 }

@@ -55,11 +55,28 @@ impl Timing {
 
 /// `anyvip-lab-apiserver`, built for this test's profile (once per process).
 pub(crate) fn apiserver_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
+    lab_bin(LabBin::Apiserver)
+}
+
+/// The binaries of the `anyvip-lab` package a test runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LabBin {
+    Apiserver,
+    Demo,
+}
+
+/// A binary of `anyvip-lab`, built for this test's profile (both are
+/// built once per process: `cargo test --workspace` has built them
+/// already, a test run alone builds them here).
+pub(crate) fn lab_bin(which: LabBin) -> &'static Path {
+    static BINS: OnceLock<[PathBuf; 2]> = OnceLock::new();
+    let [apiserver, demo] = BINS.get_or_init(|| {
         let anyvip = Path::new(env!("CARGO_BIN_EXE_anyvip"));
         let profile_dir = anyvip.parent().expect("target/<profile>");
-        let bin = profile_dir.join("anyvip-lab-apiserver");
+        let bins = [
+            profile_dir.join("anyvip-lab-apiserver"),
+            profile_dir.join("anyvip-lab-demo"),
+        ];
         let profile = profile_dir
             .file_name()
             .map(|p| p.to_string_lossy().into_owned())
@@ -95,6 +112,8 @@ pub(crate) fn apiserver_bin() -> &'static Path {
             "anyvip-lab",
             "--bin",
             "anyvip-lab-apiserver",
+            "--bin",
+            "anyvip-lab-demo",
         ]);
         if let Some(target_dir) = profile_dir.parent() {
             cmd.arg("--target-dir").arg(target_dir);
@@ -109,21 +128,30 @@ pub(crate) fn apiserver_bin() -> &'static Path {
             }
         }
         let built = cmd.status();
+        let missing: Vec<String> = bins
+            .iter()
+            .filter(|b| !b.exists())
+            .map(|b| b.display().to_string())
+            .collect();
         match built {
             Ok(s) if s.success() => {}
-            _ if bin.exists() => eprintln!(
-                "health_lab: `{}` failed ({built:?}); using the existing {}",
+            _ if missing.is_empty() => eprintln!(
+                "lab tests: `{}` failed ({built:?}); using the existing binaries in {}",
                 netns::show(&cmd),
-                bin.display()
+                profile_dir.display()
             ),
             _ => panic!(
-                "health_lab: `{}` failed ({built:?}) and there is no {}",
+                "lab tests: `{}` failed ({built:?}) and there is no {}",
                 netns::show(&cmd),
-                bin.display()
+                missing.join(", ")
             ),
         }
-        bin
-    })
+        bins
+    });
+    match which {
+        LabBin::Apiserver => apiserver,
+        LabBin::Demo => demo,
+    }
 }
 
 /// The lab's cluster CA and the apiserver certificate it signed (for every

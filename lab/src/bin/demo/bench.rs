@@ -9,9 +9,9 @@ pub(crate) const BENCH_DRAIN_DELAY: Duration = Duration::from_secs(2);
 /// The node every trial acts on.
 const BENCH_NODE: &str = "n2";
 /// A path leaving (health, kill, freeze, drain) takes well under this.
-const GONE_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const GONE_TIMEOUT: Duration = Duration::from_secs(20);
 /// The nftables table that freezes a node.
-const FREEZE_TABLE: &str = "anyvip_bench_freeze";
+pub(crate) const FREEZE_TABLE: &str = "anyvip_bench_freeze";
 
 /// One line of the table: samples of one measure on one router.
 struct Series {
@@ -116,7 +116,7 @@ fn wait_all(lab: &Lab, timeout: Duration) -> Result<Duration> {
 
 /// Poll both routers' kernel tables every ~5 ms until `node`'s path has
 /// left (`back` false) or joined each; the time from `t0`, FRR then BIRD.
-fn track_path(
+pub(crate) fn track_path(
     lab: &Lab,
     node: &str,
     t0: Instant,
@@ -154,7 +154,7 @@ fn track_path(
     Ok(seen.into_iter().flatten().collect())
 }
 
-fn freeze(lab: &Lab, node: &str) -> Result<()> {
+pub(crate) fn freeze(lab: &Lab, node: &str) -> Result<()> {
     let rules = format!(
         "table inet {FREEZE_TABLE} {{\n\
          chain in {{ type filter hook prerouting priority -500; policy drop; }}\n\
@@ -172,14 +172,14 @@ fn freeze(lab: &Lab, node: &str) -> Result<()> {
     Ok(())
 }
 
-fn thaw(lab: &Lab, node: &str) -> bool {
+pub(crate) fn thaw(lab: &Lab, node: &str) -> bool {
     lab.exec(node, &["nft", "delete", "table", "inet", FREEZE_TABLE])
         .status
         .success()
 }
 
 /// `anyvip <args> -s SOCKET`.
-fn anyvip_cli(anyvip: &Path, socket: &Path, args: &[&str]) -> Result<()> {
+pub(crate) fn anyvip_cli(anyvip: &Path, socket: &Path, args: &[&str]) -> Result<()> {
     let out = Command::new(anyvip)
         .args(args)
         .arg("-s")
@@ -426,7 +426,7 @@ impl Demo<'_> {
     /// profile on both peer groups, BIRD's `protocol bfd` with `bfd on`,
     /// and the node's `bfd` applied by a reload (no BGP reset); then wait
     /// until its sessions are Up.
-    fn bfd_on(&mut self, ms: u32) -> Result<()> {
+    pub(crate) fn bfd_on(&mut self, ms: u32) -> Result<()> {
         let tx = format!("  transmit-interval {ms}");
         let rx = format!("  receive-interval {ms}");
         self.lab.vtysh_lines(&[
@@ -481,7 +481,7 @@ impl Demo<'_> {
     }
 
     /// Until every BFD session of the bench node is Up (anyvip's view).
-    fn wait_bfd_up(&mut self) -> Result<()> {
+    pub(crate) fn wait_bfd_up(&mut self) -> Result<()> {
         let socket = self.node(BENCH_NODE).socket.clone();
         let start = Instant::now();
         loop {

@@ -45,6 +45,7 @@
 mod bench;
 #[path = "../../../../tests/lab/mod.rs"]
 mod netlab;
+mod soak;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -88,6 +89,28 @@ struct Cli {
     /// The failover benchmark: N trials per scenario, then a table.
     #[arg(long, value_name = "N")]
     bench: Option<u32>,
+    /// The soak and fault run: many faults in a row with the state checked
+    /// at checkpoints, then a table (the counts below; defaults are long).
+    #[arg(long, conflicts_with = "bench")]
+    soak: bool,
+    /// --soak: apiserver down/up flaps on n2 (checks every 50 ms, rise 1, fall 1).
+    #[arg(long, default_value_t = 1000, requires = "soak")]
+    flaps: u32,
+    /// --soak: a checkpoint every N flaps.
+    #[arg(long, default_value_t = 50, requires = "soak")]
+    checkpoint_every: u32,
+    /// --soak: stops and starts of each router (FRR, then BIRD).
+    #[arg(long, default_value_t = 20, requires = "soak")]
+    restarts: u32,
+    /// --soak: anyvip kill -9 and start again (n1, n2, n3 in turn).
+    #[arg(long, default_value_t = 20, requires = "soak")]
+    kills: u32,
+    /// --soak: reloads on n1, valid and invalid files in turn.
+    #[arg(long, default_value_t = 100, requires = "soak")]
+    reloads: u32,
+    /// --soak: n2 frozen until BFD (100 ms x 3) takes its path off, then thawed.
+    #[arg(long, default_value_t = 20, requires = "soak")]
+    bfd_flaps: u32,
     /// Tear down a lab left by `--keep` (its id, e.g. av12345x0), then exit.
     #[arg(long, value_name = "LAB_ID")]
     teardown: Option<String>,
@@ -176,6 +199,17 @@ fn main() -> ExitCode {
     });
     let result = Demo::new(&cli, &bins, &mut lab).and_then(|mut d| match cli.bench {
         Some(n) => bench::bench(&mut d, n.max(1)),
+        None if cli.soak => soak::soak(
+            &mut d,
+            soak::Counts {
+                flaps: cli.flaps,
+                restarts: cli.restarts,
+                kills: cli.kills,
+                reloads: cli.reloads,
+                bfd_flaps: cli.bfd_flaps,
+                checkpoint_every: cli.checkpoint_every,
+            },
+        ),
         None => d.run(),
     });
     let code = match &result {
@@ -859,8 +893,13 @@ fn status(anyvip: &Path, socket: &Path) -> Result<serde_json::Value> {
 /// The nodes `router`'s kernel route to the VIP leads to: node i is behind
 /// the router's `eth<i>` on both routers.
 fn via(lab: &Lab, router: &str) -> Vec<String> {
+    via_prefix(lab, router, VIP)
+}
+
+/// [`via`] for any prefix.
+fn via_prefix(lab: &Lab, router: &str, prefix: &str) -> Vec<String> {
     let mut nodes: Vec<String> = lab
-        .kernel_routes(router, VIP)
+        .kernel_routes(router, prefix)
         .into_iter()
         .map(|h| match h.dev.strip_prefix("eth") {
             Some(i @ ("1" | "2" | "3")) => format!("n{i}"),
