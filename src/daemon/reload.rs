@@ -16,9 +16,13 @@ impl Daemon {
         self.last_reload = Some((SystemTime::now(), result.clone()));
         match &result {
             Ok(()) => tracing::info!("configuration reloaded"),
-            Err(e) => {
-                tracing::error!(error = %e, "reload refused; the running configuration stays")
-            }
+            // One line: journald makes every line its own entry, and an
+            // error list on the lines after it would lose its level and
+            // its context. Status and `anyvip reload` keep the list.
+            Err(e) => tracing::error!(
+                error = %e.replace("\n  ", "; ").replace('\n', "; "),
+                "reload refused; the running configuration stays"
+            ),
         }
         result
     }
