@@ -95,9 +95,28 @@ impl Span {
 
 #[derive(Default)]
 struct NodeSamples {
+    /// Over every anyvip the node ran.
     rss_kb: Span,
     fds: Span,
+    /// The first anyvip's, until it was killed: the one that lived through
+    /// the flaps and the router restarts, where a leak would show.
+    first_life: Option<(Span, Span, u32)>,
+    samples: u32,
     starts: u32,
+}
+
+impl NodeSamples {
+    fn first_life(&self) -> (Span, Span, u32) {
+        self.first_life
+            .unwrap_or((self.rss_kb, self.fds, self.samples))
+    }
+
+    fn restarted(&mut self) {
+        if self.first_life.is_none() {
+            self.first_life = Some((self.rss_kb, self.fds, self.samples));
+        }
+        self.starts += 1;
+    }
 }
 
 struct Soak<'d, 'a> {
@@ -113,6 +132,8 @@ struct Soak<'d, 'a> {
     /// Invalid reloads done: each must log exactly one "reload refused".
     refused: usize,
     checkpoints: u32,
+    /// WARN lines of every anyvip log, by message.
+    warnings: BTreeMap<String, usize>,
     started: Instant,
 }
 
@@ -130,6 +151,7 @@ pub(crate) fn soak(d: &mut Demo, counts: Counts) -> Result<String> {
         vip2: false,
         refused: 0,
         checkpoints: 0,
+        warnings: BTreeMap::new(),
         started: Instant::now(),
     };
     for n in NODES {
@@ -318,6 +340,7 @@ impl Soak<'_, '_> {
             .ok()
             .map(|d| d.count() as u64);
         let e = self.samples.entry(node).or_default();
+        e.samples += 1;
         if let Some(v) = rss {
             e.rss_kb.add(v);
         }
@@ -527,7 +550,7 @@ impl Soak<'_, '_> {
                 let config = self.d.node(node).config.clone();
                 let pid = spawn_anyvip(self.d.lab, self.d.bins, node, &config);
                 self.d.node(node).anyvip_pid = pid;
-                self.samples.entry(node).or_default().starts += 1;
+                self.samples.entry(node).or_default().restarted();
                 if with_down {
                     // The old anyvip's address must go although the new
                     // one never announced it.
@@ -864,6 +887,7 @@ impl Soak<'_, '_> {
                     }
                 } else if level(l) == Some("WARN") {
                     warns += 1;
+                    *self.warnings.entry(message(l)).or_default() += 1;
                 }
             }
         }
@@ -929,23 +953,39 @@ impl Soak<'_, '_> {
         }
         let _ = writeln!(
             s,
-            "\n{:<6} {:>8} {:>24} {:>16}",
-            "node", "starts", "RSS kB first/max/last", "fds first/max/last"
+            "\n{:<5} {:>7}  {:<44}  {}",
+            "node",
+            "anyvips",
+            "first anyvip: RSS kB first/max/last, fds (samples)",
+            "all: RSS kB max, fds max"
         );
         for (node, x) in &self.samples {
+            let (rss, fds, n) = x.first_life();
             let _ = writeln!(
                 s,
-                "{:<6} {:>8} {:>24} {:>16}",
+                "{:<5} {:>7}  {:<44}  {}, {}",
                 node,
                 x.starts,
                 format!(
-                    "{}/{}/{}",
-                    x.rss_kb.first.unwrap_or(0),
-                    x.rss_kb.max,
-                    x.rss_kb.last
+                    "{}/{}/{}, {}/{}/{} ({n})",
+                    rss.first.unwrap_or(0),
+                    rss.max,
+                    rss.last,
+                    fds.first.unwrap_or(0),
+                    fds.max,
+                    fds.last
                 ),
-                format!("{}/{}/{}", x.fds.first.unwrap_or(0), x.fds.max, x.fds.last)
+                x.rss_kb.max,
+                x.fds.max
             );
+        }
+        if !self.warnings.is_empty() {
+            let mut w: Vec<(&String, &usize)> = self.warnings.iter().collect();
+            w.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let _ = writeln!(s, "\nwarnings logged, by message (the most frequent 8):");
+            for (msg, n) in w.iter().take(8) {
+                let _ = writeln!(s, "  {n:>6}  {msg}");
+            }
         }
         if self.failures.is_empty() {
             let _ = writeln!(s, "\nresult: everything held");
@@ -1002,6 +1042,31 @@ fn level(line: &str) -> Option<&str> {
     } else {
         Some(first)
     }
+}
+
+/// A log line's message: the words after the level and the span, up to
+/// the first `key=value` field.
+fn message(line: &str) -> String {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let start = words
+        .iter()
+        .position(|w| *w == "WARN" || *w == "ERROR" || *w == "INFO")
+        .map_or(0, |i| i + 1);
+    words
+        .iter()
+        .skip(start)
+        // the span, e.g. `peer{name=10.201.2.1}:`, is who, not what
+        .skip_while(|w| w.contains('{') && w.ends_with("}:"))
+        .take_while(|w| {
+            !w.split_once('=').is_some_and(|(k, _)| {
+                !k.is_empty()
+                    && k.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+            })
+        })
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn log_number(p: &Path) -> u64 {
