@@ -953,11 +953,8 @@ impl Soak<'_, '_> {
         }
         let _ = writeln!(
             s,
-            "\n{:<5} {:>7}  {:<44}  {}",
-            "node",
-            "anyvips",
-            "first anyvip: RSS kB first/max/last, fds (samples)",
-            "all: RSS kB max, fds max"
+            "\n{:<5} {:>7}  {:<44}  all: RSS kB max, fds max",
+            "node", "anyvips", "first anyvip: RSS kB first/max/last, fds (samples)",
         );
         for (node, x) in &self.samples {
             let (rss, fds, n) = x.first_life();
