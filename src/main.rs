@@ -4,6 +4,8 @@
 use anyvip::api::client::{Client, ClientError};
 use anyvip::config;
 
+mod trim;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -249,6 +251,8 @@ fn load(
 }
 
 fn run(path: &std::path::Path) -> ExitCode {
+    // Before any thread exists (src/trim.rs).
+    trim::one_malloc_arena();
     init_logging();
     let (config, router_id) = match load(path) {
         Ok((c, warnings, router_id)) => {
@@ -280,6 +284,12 @@ fn run(path: &std::path::Path) -> ExitCode {
         // The control socket and metrics first: a socket that cannot be
         // bound stops the start, before any session or route exists.
         let api = anyvip::api::start(&config.api, control).await?;
+        // Once settled, the start-up code's pages leave the process (src/trim.rs).
+        tokio::spawn(async {
+            tokio::time::sleep(trim::SETTLE).await;
+            let bytes = trim::release_startup_pages();
+            tracing::debug!(bytes, "released the binary's start-up pages");
+        });
         let result = anyvip::daemon::run(path.to_path_buf(), config, router_id, requests).await;
         drop(api);
         result

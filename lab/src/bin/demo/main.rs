@@ -43,6 +43,7 @@
 //! be done (time out, command failing) is printed as "not measured: why".
 
 mod bench;
+mod memory;
 #[path = "../../../../tests/lab/mod.rs"]
 mod netlab;
 mod soak;
@@ -111,6 +112,10 @@ struct Cli {
     /// --soak: n2 frozen until BFD (100 ms x 3) takes its path off, then thawed.
     #[arg(long, default_value_t = 20, requires = "soak")]
     bfd_flaps: u32,
+    /// Memory and idle CPU of anyvip next to BIRD as the node speaker (same
+    /// job), SECS of steady state (default 60), then a table.
+    #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "60")]
+    memory: Option<u64>,
     /// Tear down a lab left by `--keep` (its id, e.g. av12345x0), then exit.
     #[arg(long, value_name = "LAB_ID")]
     teardown: Option<String>,
@@ -192,6 +197,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(secs) = cli.memory {
+        return memory::main(&cli, &bins, Duration::from_secs(secs.max(1)));
+    }
     println!("anyvip lab demo: building the lab (FRR r1, BIRD r2, nodes n1-n3, client c1) ...");
     let mut lab = Lab::start_with(Options {
         topology: cli.topology.clone(),
