@@ -284,11 +284,10 @@ fn run(path: &std::path::Path) -> ExitCode {
         // The control socket and metrics first: a socket that cannot be
         // bound stops the start, before any session or route exists.
         let api = anyvip::api::start(&config.api, control).await?;
-        // Once settled, the start-up code's pages leave the process (src/trim.rs).
+        // Once settled, start-up's free heap goes back (src/trim.rs).
         tokio::spawn(async {
             tokio::time::sleep(trim::SETTLE).await;
-            let bytes = trim::release_startup_pages();
-            tracing::debug!(bytes, "released the binary's start-up pages");
+            trim::release_free_heap();
         });
         let result = anyvip::daemon::run(path.to_path_buf(), config, router_id, requests).await;
         drop(api);
@@ -304,21 +303,38 @@ fn run(path: &std::path::Path) -> ExitCode {
 }
 
 /// One line per event; no colours or timestamps under journald (it adds
-/// its own), `RUST_LOG` / `ANYVIP_LOG` filters (default info).
+/// its own); `ANYVIP_LOG` filters (default info): a level, and/or
+/// `target=level` pairs, e.g. `info,anyvip::bgp=debug`. A plain target
+/// filter, not `EnvFilter`: its span and regex filters cost a regex engine
+/// in the binary (memory, issue 14) that a VIP speaker's logs do not need.
 fn init_logging() {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ANYVIP_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let default = Targets::new().with_default(tracing::Level::INFO);
+    let (filter, bad) = match std::env::var("ANYVIP_LOG") {
+        Err(_) => (default, None),
+        Ok(v) => match v.parse::<Targets>() {
+            Ok(t) => (t, None),
+            Err(e) => (
+                default,
+                Some(format!("ANYVIP_LOG={v:?}: {e}; logging at info")),
+            ),
+        },
+    };
     let journald = std::env::var_os("JOURNAL_STREAM").is_some();
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .with_target(false);
     if journald {
-        builder.without_time().init();
+        builder.without_time().finish().with(filter).init();
     } else {
-        builder.init();
+        builder.finish().with(filter).init();
+    }
+    if let Some(bad) = bad {
+        tracing::warn!("{bad}");
     }
 }
 
@@ -406,7 +422,7 @@ mod generate {
             ),
             (
                 "ANYVIP_LOG",
-                "What the daemon logs, as a tracing filter (default info; e.g. debug).",
+                "What the daemon logs: a level (default info; e.g. debug) and/or target=level pairs, e.g. info,anyvip::bgp=debug.",
             ),
         ] {
             roff.control("TP", [])
