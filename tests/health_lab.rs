@@ -526,7 +526,7 @@ fn every_check_kind_drives_a_vip_through_both_routers() {
     let expect = [
         (
             "apiserver",
-            vec!["HTTP/2.0 500 (expected 200)", "connect: Connection refused"],
+            vec!["HTTP/1.1 500 (expected 200)", "connect: Connection refused"],
         ),
         ("plain", vec!["HTTP/1.1 500 (expected 200)"]),
         ("port", vec!["connect: Connection refused"]),

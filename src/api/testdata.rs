@@ -111,7 +111,7 @@ pub fn snapshot() -> Snapshot {
             health: Health::Up,
             since: ago(3500),
             last: Some(Probe {
-                outcome: Outcome::pass("HTTP/2 200"),
+                outcome: Outcome::pass("HTTP/1.1 200"),
                 latency: Duration::from_micros(1500),
                 at: ago(1),
             }),

@@ -3,8 +3,10 @@
 //! A fresh connection each time (as kubelet's probes do) tests what a new
 //! client would meet: the listener, the TLS handshake and the handler, not
 //! a pooled connection that happens to still work. TLS is rustls with the
-//! ring provider, ALPN offers `h2` and `http/1.1` and hyper speaks whichever
-//! the server picked; plain `http` is HTTP/1.1.
+//! ring provider; the request is HTTP/1.1, and ALPN offers only
+//! `http/1.1`, as kubelet's probes do: an HTTP/2 connection preface and
+//! SETTINGS exchange per probe would add work (and allocations) to every
+//! probe and test nothing a client of /readyz depends on.
 //!
 //! The TLS client configuration is built once and reused. When a PEM file
 //! could not be read at load time (before `kubeadm init` writes the CA),
@@ -19,7 +21,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, HOST, USER_AGENT};
 use hyper::{Request, Response, Uri};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -122,12 +124,7 @@ impl HttpProbe {
                     .run("TLS handshake", connector.connect(name.clone(), tcp))
                     .await?
                     .map_err(|e| Outcome::fail(format!("TLS handshake: {}", error_chain(&e))))?;
-                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                if h2 {
-                    self.http2(TokioIo::new(tls), step).await?
-                } else {
-                    self.http1(TokioIo::new(tls), step).await?
-                }
+                self.http1(TokioIo::new(tls), step).await?
             }
         };
         let status = response.status().as_u16();
@@ -165,27 +162,23 @@ impl HttpProbe {
         }
     }
 
-    fn request(&self, absolute: bool) -> Request<Empty<Bytes>> {
-        let uri = if absolute {
-            self.uri.clone()
-        } else {
-            self.uri
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/")
-                .parse()
-                .unwrap_or_else(|_| Uri::from_static("/"))
-        };
+    /// GET in origin form (the path) with a Host header, as HTTP/1.1 wants.
+    fn request(&self) -> Request<Empty<Bytes>> {
+        let uri = self
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .parse()
+            .unwrap_or_else(|_| Uri::from_static("/"));
         let mut req = Request::get(uri)
             .body(Empty::new())
             .unwrap_or_else(|_| Request::new(Empty::new()));
         let headers = req.headers_mut();
         headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-        if !absolute {
-            if let Some(a) = self.uri.authority() {
-                if let Ok(v) = HeaderValue::from_str(a.as_str()) {
-                    headers.insert(HOST, v);
-                }
+        if let Some(a) = self.uri.authority() {
+            if let Ok(v) = HeaderValue::from_str(a.as_str()) {
+                headers.insert(HOST, v);
             }
         }
         req
@@ -208,31 +201,7 @@ impl HttpProbe {
         let response = step
             .run(
                 "waiting for the response",
-                sender.send_request(self.request(false)),
-            )
-            .await?
-            .map_err(http_error)?;
-        Ok((response, conn))
-    }
-
-    async fn http2<T>(&self, io: T, step: Step) -> Result<(Response<Incoming>, Task<()>), Outcome>
-    where
-        T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    {
-        let (mut sender, conn) = step
-            .run(
-                "HTTP/2 handshake",
-                hyper::client::conn::http2::handshake(TokioExecutor::new(), io),
-            )
-            .await?
-            .map_err(http_error)?;
-        let conn = Task(tokio::spawn(async move {
-            let _ = conn.await;
-        }));
-        let response = step
-            .run(
-                "waiting for the response",
-                sender.send_request(self.request(true)),
+                sender.send_request(self.request()),
             )
             .await?
             .map_err(http_error)?;
@@ -386,7 +355,7 @@ pub fn client_config(tls: &Tls) -> Result<Arc<ClientConfig>, (&'static str, Stri
                 .map_err(|e| ("client_key", format!("{}: {e}", key.path.display())))?
         }
     };
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 

@@ -49,7 +49,7 @@ const BACKSTOP: Duration = Duration::from_millis(200);
 pub struct Outcome {
     pub pass: bool,
     /// Short and stable from one probe to the next while nothing changes
-    /// ("HTTP/2 500 (expected 200)", "connect: Connection refused",
+    /// ("HTTP/1.1 500 (expected 200)", "connect: Connection refused",
     /// "exit status 1"): a change of it is logged.
     pub reason: String,
     /// Extra text for the log: a body or output excerpt. Not compared.
@@ -422,7 +422,7 @@ pub struct VipLevel {
     /// every other check passes: the VIP is drained (RFC 8326), not
     /// withdrawn at once (design section 5: "present = drain").
     pub maintenance: bool,
-    /// Why: "all checks up (apiserver)" or "check apiserver is down: HTTP/2 500 (expected 200)".
+    /// Why: "all checks up (apiserver)" or "check apiserver is down: HTTP/1.1 500 (expected 200)".
     pub reason: String,
 }
 
