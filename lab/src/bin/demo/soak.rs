@@ -213,6 +213,15 @@ impl Soak<'_, '_> {
                 );
             }
             write(&config, &text)?;
+            // Demo::new started anyvip; its control socket may not be up yet.
+            let anyvip = self.d.bins.anyvip.clone();
+            netlab_wait(super::CONVERGE, || status(&anyvip, &socket).is_ok()).map_err(|_| {
+                format!(
+                    "{name}'s anyvip did not answer on {} within {:?}",
+                    socket.display(),
+                    super::CONVERGE
+                )
+            })?;
             anyvip_cli(&self.d.bins.anyvip, &socket, &["reload"])?;
         }
         println!(
