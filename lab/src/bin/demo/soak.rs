@@ -103,6 +103,11 @@ struct NodeSamples {
     first_life: Option<(Span, Span, u32)>,
     samples: u32,
     starts: u32,
+    /// The last RSS and private dirty memory (the heap, mostly) seen.
+    now_kb: (u64, u64),
+    /// The first anyvip's (RSS, private dirty) after each phase it lived
+    /// through: a plateau is warm-up, a steady climb a leak.
+    by_phase: Vec<(&'static str, u64, u64)>,
 }
 
 impl NodeSamples {
@@ -158,6 +163,7 @@ pub(crate) fn soak(d: &mut Demo, counts: Counts) -> Result<String> {
         s.samples.entry(n).or_default().starts = 1;
     }
     s.setup()?;
+    s.mark_phase("start");
     s.phase("flaps", |s| s.flaps())?;
     s.phase("FRR restarts", |s| s.router_restarts(0))?;
     s.phase("BIRD restarts", |s| s.router_restarts(1))?;
@@ -178,12 +184,33 @@ pub(crate) fn soak(d: &mut Demo, counts: Counts) -> Result<String> {
 }
 
 impl Soak<'_, '_> {
-    fn phase(&mut self, name: &str, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
+    fn phase(&mut self, name: &'static str, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
         println!(
             "== {name}  (t={:.0}s)",
             self.started.elapsed().as_secs_f64()
         );
-        f(self)
+        f(self)?;
+        self.mark_phase(name);
+        Ok(())
+    }
+
+    /// Note where each first anyvip stands after a phase.
+    fn mark_phase(&mut self, name: &'static str) {
+        for node in NODES {
+            let first = self
+                .samples
+                .get(node)
+                .is_some_and(|x| x.first_life.is_none());
+            let pid = self.d.node(node).anyvip_pid;
+            // (a stopped anyvip is no longer tracked by the lab: /proc says)
+            let alive = Path::new(&format!("/proc/{pid}/status")).exists();
+            if first && alive && self.d.lab.try_wait(pid).is_none() {
+                self.sample(node, pid);
+                let e = self.samples.entry(node).or_default();
+                let (rss, dirty) = e.now_kb;
+                e.by_phase.push((name, rss, dirty));
+            }
+        }
     }
 
     // ----------------------------------------------------------- setup
@@ -348,8 +375,16 @@ impl Soak<'_, '_> {
         let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
             .ok()
             .map(|d| d.count() as u64);
+        let dirty = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Private_Dirty:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            });
         let e = self.samples.entry(node).or_default();
         e.samples += 1;
+        e.now_kb = (rss.unwrap_or(0), dirty.unwrap_or(0));
         if let Some(v) = rss {
             e.rss_kb.add(v);
         }
@@ -984,6 +1019,18 @@ impl Soak<'_, '_> {
                 x.rss_kb.max,
                 x.fds.max
             );
+        }
+        let _ = writeln!(
+            s,
+            "\nthe first anyvip of each node after each phase it lived through (RSS / private dirty, kB):"
+        );
+        for (node, x) in &self.samples {
+            let row: Vec<String> = x
+                .by_phase
+                .iter()
+                .map(|(phase, rss, dirty)| format!("{phase} {rss}/{dirty}"))
+                .collect();
+            let _ = writeln!(s, "  {node}: {}", row.join(", "));
         }
         if !self.warnings.is_empty() {
             let mut w: Vec<(&String, &usize)> = self.warnings.iter().collect();
