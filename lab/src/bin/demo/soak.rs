@@ -7,18 +7,18 @@
 //!    withdrawn / announced. Checkpoints every `--checkpoint-every` flaps,
 //!    once with n2 down and once with it up.
 //! 2. FRR (r1) stopped and started; 3. BIRD (r2) stopped and started.
-//! 4. anyvip `kill -9` and started again, on n1, n2 and n3 in turn; every
+//! 4. Reloads on n1, alternating a valid change (a second VIP added or
+//!    removed; every other one by SIGHUP, the rest by `anyvip reload`) and
+//!    an invalid file (syntax, a bad value, an unknown check, a change that
+//!    needs a restart), which must be refused with the running config kept.
+//! 5. BFD flaps: BFD at 100 ms x 3 on n2 and both routers, then n2 frozen
+//!    (nftables drops all its traffic) until both routers drop its path,
+//!    then thawed until the path is back.
+//! 6. anyvip `kill -9` and started again, on n1, n2 and n3 in turn; every
 //!    other time the apiserver goes down while anyvip is dead, so the new
 //!    anyvip finds the old one's VIP address and table and must take the
 //!    address away (a stale address would make the node answer for a VIP
 //!    it does not announce), then the apiserver comes back.
-//! 5. Reloads on n1, alternating a valid change (a second VIP added or
-//!    removed; every other one by SIGHUP, the rest by `anyvip reload`) and
-//!    an invalid file (syntax, a bad value, an unknown check, a change that
-//!    needs a restart), which must be refused with the running config kept.
-//! 6. BFD flaps: BFD at 100 ms x 3 on n2 and both routers, then n2 frozen
-//!    (nftables drops all its traffic) until both routers drop its path,
-//!    then thawed until the path is back.
 //! 7. Every anyvip stopped with SIGTERM: each exits 0; no VIP address and
 //!    no route is left, and the table holds only the loop guard.
 //!
@@ -26,8 +26,8 @@
 //! exactly the healthy nodes; a node has a VIP address on `lo` exactly
 //! when it should; every running anyvip has its `inet anyvip` table and no
 //! node has another table left; no anyvip died. It samples each anyvip's
-//! RSS and open fds. At the end: no VIP address, no table and no route
-//! left; the anyvip logs have no panic and no ERROR line except one
+//! RSS, private dirty memory and open fds. At the end: no VIP address
+//! and no route left, and only the loop guard in the table; the anyvip logs have no panic and no ERROR line except one
 //! "reload refused" per invalid reload. A check that fails is recorded
 //! (the run goes on) and makes the exit status non-zero; the table at the
 //! end says what was done and what held.
@@ -167,9 +167,11 @@ pub(crate) fn soak(d: &mut Demo, counts: Counts) -> Result<String> {
     s.phase("flaps", |s| s.flaps())?;
     s.phase("FRR restarts", |s| s.router_restarts(0))?;
     s.phase("BIRD restarts", |s| s.router_restarts(1))?;
-    s.phase("kills", |s| s.kills())?;
+    // Kills come last: until then each node's first anyvip lives through
+    // every phase, and its memory after each shows warm-up or a leak.
     s.phase("reloads", |s| s.reloads())?;
     s.phase("BFD flaps", |s| s.bfd_flaps())?;
+    s.phase("kills", |s| s.kills())?;
     s.phase("stop", |s| s.stop_all())?;
     s.logs();
     let table = s.table();
